@@ -1,0 +1,375 @@
+//! The operator's configuration: a TOML file, every field with a default, every limit named.
+//!
+//! `adshard check-config` and `adshard serve` share this loader, so an error seen by one is the
+//! error seen by the other. Errors name the file, the field and the reason; semantic checks
+//! collect every problem instead of stopping at the first.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration. Unknown keys are rejected: a typo in a limit must not silently
+/// leave the default in force.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub http: HttpLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Public listener for OpenRTB and tracking.
+    pub listen: SocketAddr,
+    /// Admin listener (metrics, later the admin API). Loopback by default: it is not for the
+    /// internet.
+    pub admin_listen: SocketAddr,
+    /// Number of shards; 0 means one per CPU in `cpus` (or per online core).
+    pub shards: usize,
+    /// CPUs the shards are pinned to, e.g. "1" or "2-5" or "0,2,4"; empty means all online.
+    pub cpus: String,
+    /// How long shutdown waits for in-flight requests before exiting anyway.
+    pub drain_timeout_ms: u64,
+    /// Memory glommio registers per shard for io_uring buffers. Kept small: all shards share
+    /// the process's RLIMIT_MEMLOCK (8 MiB on the reference host).
+    pub io_memory_bytes: usize,
+    /// io_uring submission depth per ring.
+    pub ring_depth: usize,
+    /// Listen backlog per shard socket (the kernel caps it at net.core.somaxconn).
+    pub listen_backlog: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            shards: 0,
+            cpus: String::new(),
+            drain_timeout_ms: 5_000,
+            io_memory_bytes: 512 * 1024,
+            ring_depth: 256,
+            listen_backlog: 4096,
+        }
+    }
+}
+
+/// Limits of the HTTP/1.1 server. Each one bounds what a single client can make a shard hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpLimits {
+    /// Bytes of request line plus headers. Bid requests carry a handful of short headers;
+    /// 8 KiB is what nginx allows by default for one header buffer.
+    pub header_bytes_max: usize,
+    /// Number of headers. Exchanges send fewer than 20; 64 leaves room and caps parse work.
+    pub headers_count_max: usize,
+    /// Body bytes. OpenRTB requests are 1-10 KiB; 64 KiB admits very large multi-imp requests.
+    pub body_bytes_max: usize,
+    /// How long a keep-alive connection may sit idle between requests.
+    pub idle_timeout_ms: u64,
+    /// How long a client has, from its first byte, to send the whole request head; a slow
+    /// client is closed rather than holding a connection slot forever.
+    pub header_timeout_ms: u64,
+    /// How long a client has to send the body once the head is in.
+    pub body_timeout_ms: u64,
+    /// How long a response write may block before the connection is dropped.
+    pub write_timeout_ms: u64,
+    /// Open connections per shard; beyond it new connections are closed at once and counted.
+    pub connections_per_shard_max: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_bytes_max: 8 * 1024,
+            headers_count_max: 64,
+            body_bytes_max: 64 * 1024,
+            idle_timeout_ms: 60_000,
+            header_timeout_ms: 5_000,
+            body_timeout_ms: 5_000,
+            write_timeout_ms: 5_000,
+            connections_per_shard_max: 4096,
+        }
+    }
+}
+
+/// Ceilings on the limits themselves, so a config cannot ask a shard for absurd buffers.
+pub const HEADER_BYTES_CEILING: usize = 1024 * 1024;
+pub const HEADERS_COUNT_CEILING: usize = 1024;
+pub const BODY_BYTES_CEILING: usize = 16 * 1024 * 1024;
+pub const CONNECTIONS_PER_SHARD_CEILING: usize = 1_000_000;
+
+impl HttpLimits {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub file: PathBuf,
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.reason)
+        } else {
+            write!(
+                f,
+                "{}: {}: {}",
+                self.file.display(),
+                self.field,
+                self.reason
+            )
+        }
+    }
+}
+
+/// Every problem found in a config file; the config is usable only when this is empty.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (issue_idx, issue) in self.issues.iter().enumerate() {
+            if issue_idx > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            issues: vec![ConfigIssue {
+                file: path.to_owned(),
+                field: String::new(),
+                reason: format!("cannot read: {e}"),
+            }],
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is only used to name the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::new(text);
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let reason = match inner.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].lines().count().max(1);
+                    format!("{} (line {line})", inner.message().trim())
+                }
+                None => inner.message().trim().to_string(),
+            };
+            ConfigError {
+                issues: vec![ConfigIssue {
+                    file: path.to_owned(),
+                    field: if field == "." { String::new() } else { field },
+                    reason,
+                }],
+            }
+        })?;
+        let issues = config.validate(path);
+        if issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { issues })
+        }
+    }
+
+    /// Semantic checks serde cannot express. Returns every problem, not just the first.
+    pub fn validate(&self, path: &Path) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut issue = |field: &str, reason: String| {
+            issues.push(ConfigIssue {
+                file: path.to_owned(),
+                field: field.to_string(),
+                reason,
+            })
+        };
+        if let Err(reason) = parse_cpu_list(&self.server.cpus) {
+            issue("server.cpus", reason);
+        }
+        if self.server.listen == self.server.admin_listen && self.server.listen.port() != 0 {
+            issue(
+                "server.admin_listen",
+                "must differ from server.listen".into(),
+            );
+        }
+        if self.server.drain_timeout_ms == 0 || self.server.drain_timeout_ms > 600_000 {
+            issue(
+                "server.drain_timeout_ms",
+                "must be between 1 and 600000".into(),
+            );
+        }
+        if !(64 * 1024..=64 * 1024 * 1024).contains(&self.server.io_memory_bytes) {
+            issue(
+                "server.io_memory_bytes",
+                "must be between 65536 and 67108864".into(),
+            );
+        }
+        if !self.server.ring_depth.is_power_of_two()
+            || !(16..=4096).contains(&self.server.ring_depth)
+        {
+            issue(
+                "server.ring_depth",
+                "must be a power of two between 16 and 4096".into(),
+            );
+        }
+        if self.server.listen_backlog == 0 || self.server.listen_backlog > 65_535 {
+            issue(
+                "server.listen_backlog",
+                "must be between 1 and 65535".into(),
+            );
+        }
+        let http = &self.http;
+        if !(256..=HEADER_BYTES_CEILING).contains(&http.header_bytes_max) {
+            issue(
+                "http.header_bytes_max",
+                format!("must be between 256 and {HEADER_BYTES_CEILING}"),
+            );
+        }
+        if !(8..=HEADERS_COUNT_CEILING).contains(&http.headers_count_max) {
+            issue(
+                "http.headers_count_max",
+                format!("must be between 8 and {HEADERS_COUNT_CEILING}"),
+            );
+        }
+        if !(1024..=BODY_BYTES_CEILING).contains(&http.body_bytes_max) {
+            issue(
+                "http.body_bytes_max",
+                format!("must be between 1024 and {BODY_BYTES_CEILING}"),
+            );
+        }
+        for (field, value_ms) in [
+            ("http.idle_timeout_ms", http.idle_timeout_ms),
+            ("http.header_timeout_ms", http.header_timeout_ms),
+            ("http.body_timeout_ms", http.body_timeout_ms),
+            ("http.write_timeout_ms", http.write_timeout_ms),
+        ] {
+            if value_ms == 0 || value_ms > 3_600_000 {
+                issue(field, "must be between 1 and 3600000".into());
+            }
+        }
+        if !(1..=CONNECTIONS_PER_SHARD_CEILING).contains(&http.connections_per_shard_max) {
+            issue(
+                "http.connections_per_shard_max",
+                format!("must be between 1 and {CONNECTIONS_PER_SHARD_CEILING}"),
+            );
+        }
+        issues
+    }
+}
+
+/// Parses a CPU list as the kernel writes them: "3", "2-5", "0,2-3". Empty means "all online".
+pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
+    /// A CPU id beyond this is a typo, not a machine.
+    const CPU_ID_MAX: usize = 4095;
+    let mut cpus = Vec::new();
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(cpus);
+    }
+    for part in text.split(',') {
+        let part = part.trim();
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let first: usize = first
+            .parse()
+            .map_err(|_| format!("{part:?} is not a CPU number or range"))?;
+        let last: usize = last
+            .parse()
+            .map_err(|_| format!("{part:?} is not a CPU number or range"))?;
+        if first > last {
+            return Err(format!("range {part:?} runs backwards"));
+        }
+        if last > CPU_ID_MAX {
+            return Err(format!("CPU {last} is beyond {CPU_ID_MAX}"));
+        }
+        for cpu in first..=last {
+            if cpus.contains(&cpu) {
+                return Err(format!("CPU {cpu} is listed twice"));
+            }
+            cpus.push(cpu);
+        }
+    }
+    Ok(cpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list(""), Ok(vec![]));
+        assert_eq!(parse_cpu_list("1"), Ok(vec![1]));
+        assert_eq!(parse_cpu_list("2-5"), Ok(vec![2, 3, 4, 5]));
+        assert_eq!(parse_cpu_list("0, 2-3"), Ok(vec![0, 2, 3]));
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("x").is_err());
+        assert!(parse_cpu_list("1,1").is_err());
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        let config = Config::parse("", Path::new("a.toml")).unwrap();
+        assert_eq!(config.http.body_bytes_max, 64 * 1024);
+    }
+
+    #[test]
+    fn unknown_field_names_file_and_field() {
+        let err = Config::parse("[http]\nbody_bytes_maxx = 3\n", Path::new("a.toml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("a.toml: http"), "{text}");
+        assert!(text.contains("body_bytes_maxx"), "{text}");
+    }
+
+    #[test]
+    fn wrong_type_names_field() {
+        let err =
+            Config::parse("[http]\nbody_bytes_max = \"big\"\n", Path::new("a.toml")).unwrap_err();
+        assert_eq!(err.issues[0].field, "http.body_bytes_max");
+    }
+
+    #[test]
+    fn every_semantic_issue_is_reported() {
+        let err = Config::parse(
+            "[server]\ncpus = \"9-2\"\n[http]\nbody_bytes_max = 1\nidle_timeout_ms = 0\n",
+            Path::new("a.toml"),
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["server.cpus", "http.body_bytes_max", "http.idle_timeout_ms"]
+        );
+    }
+}

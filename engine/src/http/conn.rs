@@ -1,0 +1,445 @@
+//! The connection loop: read a head, read its body, call the handler, write the response, and
+//! again, until the client closes, misbehaves, idles out, or the shard drains.
+//!
+//! Every wait has a deadline: idle keep-alive, the head (from its first byte, so a slow-loris
+//! client cannot reset the clock by trickling), the body, and each write. Pipelined requests
+//! are answered in order; responses are batched and flushed before the loop waits on the
+//! socket, so a pipelining client gets one write for a burst of requests.
+
+use std::cell::{Cell, RefCell};
+use std::io::{ErrorKind, Write as _};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::head::{parse_head, HeadParse, Method};
+use super::{reason_phrase, Handler, Request, Response};
+use crate::config::HttpLimits;
+use crate::stats::{bump, Endpoint, ShardStats};
+
+/// Initial size of a connection's input buffer: a typical bid request (1-10 KiB) and its head
+/// fit without growing. Larger requests grow it up to `header_bytes_max + body_bytes_max`.
+pub const INPUT_BYTES_INITIAL: usize = 16 * 1024;
+/// Initial size of a connection's output buffer; grows with the largest response batch.
+pub const OUTPUT_BYTES_INITIAL: usize = 4 * 1024;
+
+/// What every connection of a shard shares: limits, statistics, the drain flag, and buffers.
+#[derive(Debug)]
+pub struct ConnectionContext {
+    pub limits: HttpLimits,
+    pub stats: Rc<ShardStats>,
+    /// Set when shutdown starts: answer the request in hand with `Connection: close` and stop.
+    pub draining: Rc<Cell<bool>>,
+    /// Connections with a request partly read or being answered; shutdown waits for zero.
+    pub busy: Rc<Cell<usize>>,
+    buffers: BufferPool,
+}
+
+impl ConnectionContext {
+    pub fn new(limits: HttpLimits, stats: Rc<ShardStats>) -> ConnectionContext {
+        let free_max = limits.connections_per_shard_max.min(BUFFERS_FREE_MAX);
+        let input_bytes = limits.header_bytes_max.max(INPUT_BYTES_INITIAL);
+        ConnectionContext {
+            limits,
+            stats,
+            draining: Rc::new(Cell::new(false)),
+            busy: Rc::new(Cell::new(0)),
+            buffers: BufferPool {
+                free: RefCell::new(Vec::new()),
+                free_max,
+                input_bytes,
+            },
+        }
+    }
+}
+
+/// Idle buffer sets a shard keeps for reuse. Bounded so a burst of connections does not pin
+/// its peak memory forever: 1024 sets of ~20 KiB is ~20 MiB per shard at most.
+const BUFFERS_FREE_MAX: usize = 1024;
+
+/// The buffers one connection uses, kept across connections so that, after warm-up, accepting
+/// and serving a connection allocates nothing.
+#[derive(Debug)]
+struct ConnectionBuffers {
+    input: Vec<u8>,
+    output: Vec<u8>,
+    response: Response,
+}
+
+#[derive(Debug)]
+struct BufferPool {
+    free: RefCell<Vec<ConnectionBuffers>>,
+    free_max: usize,
+    /// At least `header_bytes_max`, so a whole head always fits.
+    input_bytes: usize,
+}
+
+impl BufferPool {
+    fn take(&self) -> ConnectionBuffers {
+        self.free
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| ConnectionBuffers {
+                input: vec![0; self.input_bytes],
+                output: Vec::with_capacity(OUTPUT_BYTES_INITIAL),
+                response: Response::default(),
+            })
+    }
+
+    fn give(&self, mut buffers: ConnectionBuffers) {
+        let mut free = self.free.borrow_mut();
+        if free.len() < self.free_max {
+            buffers.output.clear();
+            buffers.response.reset();
+            free.push(buffers);
+        }
+    }
+}
+
+/// Marks the connection busy while a request is in progress; the drop clears it whatever way
+/// the connection ends.
+struct BusyMark {
+    busy: Rc<Cell<usize>>,
+    active: bool,
+}
+
+impl BusyMark {
+    fn set(&mut self, active: bool) {
+        if active != self.active {
+            self.active = active;
+            let count = self.busy.get();
+            self.busy.set(if active { count + 1 } else { count - 1 });
+        }
+    }
+}
+
+impl Drop for BusyMark {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
+
+/// How a read ended when it did not deliver bytes.
+enum ReadEnd {
+    /// Peer closed or reset, or the socket failed.
+    Closed,
+    TimedOut,
+}
+
+/// Serves one connection until it closes. Never panics on client input; every way it ends is
+/// counted in the shard statistics.
+pub async fn serve_connection<H: Handler>(
+    mut stream: TcpStream,
+    ctx: &ConnectionContext,
+    handler: &H,
+) {
+    let stats = &ctx.stats.connections;
+    bump(&stats.accepted);
+    stats.open.set(stats.open.get() + 1);
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(ctx.limits.write_timeout()));
+    let mut buffers = ctx.buffers.take();
+    let mut busy = BusyMark {
+        busy: ctx.busy.clone(),
+        active: false,
+    };
+    run(&mut stream, ctx, handler, &mut buffers, &mut busy).await;
+    drop(busy);
+    ctx.buffers.give(buffers);
+    stats.open.set(stats.open.get() - 1);
+}
+
+async fn run<H: Handler>(
+    stream: &mut TcpStream,
+    ctx: &ConnectionContext,
+    handler: &H,
+    buffers: &mut ConnectionBuffers,
+    busy: &mut BusyMark,
+) {
+    let limits = &ctx.limits;
+    let request_bytes_max = limits.header_bytes_max + limits.body_bytes_max;
+    let ConnectionBuffers {
+        input,
+        output,
+        response,
+    } = buffers;
+    // Unconsumed bytes are input[start..end].
+    let mut start = 0usize;
+    let mut end = 0usize;
+    loop {
+        // Read until a complete head is buffered.
+        let mut head_deadline: Option<Instant> =
+            (start < end).then(|| Instant::now() + limits.header_timeout());
+        busy.set(start < end);
+        let parsed = loop {
+            match parse_head(
+                &input[start..end],
+                limits.header_bytes_max,
+                limits.headers_count_max,
+                limits.body_bytes_max,
+            ) {
+                Ok(HeadParse::Complete {
+                    head,
+                    expect_continue,
+                }) => {
+                    let base = input[start..].as_ptr() as usize;
+                    break Ok(ParsedHead {
+                        method: head.method,
+                        path: offset_range(base, head.path),
+                        query: offset_range(base, head.query),
+                        head_bytes: head.head_bytes,
+                        content_length: head.content_length,
+                        keep_alive: head.keep_alive,
+                        expect_continue,
+                    });
+                }
+                Ok(HeadParse::Partial) => {}
+                Err(error) => break Err(error),
+            }
+            if !flush(stream, output, ctx).await {
+                return;
+            }
+            if start == end && ctx.draining.get() {
+                return;
+            }
+            let timeout = match head_deadline {
+                None => limits.idle_timeout(),
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            };
+            make_room(input, &mut start, &mut end, limits.header_bytes_max);
+            match read_some(stream, &mut input[end..], timeout).await {
+                Ok(n) => {
+                    if start == end {
+                        head_deadline = Some(Instant::now() + limits.header_timeout());
+                        busy.set(true);
+                    }
+                    end += n;
+                }
+                Err(ReadEnd::TimedOut) if start == end => return, // idle keep-alive expired
+                Err(ReadEnd::TimedOut) => {
+                    bump(&stats_of(ctx).read_timeouts);
+                    answer_and_close(
+                        stream,
+                        output,
+                        response,
+                        ctx,
+                        Endpoint::Invalid,
+                        408,
+                        "timed out reading the request head",
+                    )
+                    .await;
+                    return;
+                }
+                Err(ReadEnd::Closed) => {
+                    if start != end {
+                        bump(&stats_of(ctx).io_errors);
+                    }
+                    return;
+                }
+            }
+        };
+        let head = match parsed {
+            Ok(head) => head,
+            Err(error) => {
+                answer_and_close(
+                    stream,
+                    output,
+                    response,
+                    ctx,
+                    Endpoint::Invalid,
+                    error.status(),
+                    error.reason(),
+                )
+                .await;
+                return;
+            }
+        };
+
+        // Read the body. The whole request must sit contiguously in `input`.
+        let request_bytes = head.head_bytes + head.content_length;
+        debug_assert!(request_bytes <= request_bytes_max);
+        if end - start < request_bytes {
+            if start + request_bytes > input.len() {
+                input.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+                if request_bytes > input.len() {
+                    input.resize(request_bytes, 0);
+                }
+            }
+            if head.expect_continue {
+                output.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                if !flush(stream, output, ctx).await {
+                    return;
+                }
+            }
+            let body_deadline = Instant::now() + limits.body_timeout();
+            while end - start < request_bytes {
+                let timeout = body_deadline.saturating_duration_since(Instant::now());
+                match read_some(stream, &mut input[end..], timeout).await {
+                    Ok(n) => end += n,
+                    Err(ReadEnd::TimedOut) => {
+                        bump(&stats_of(ctx).read_timeouts);
+                        answer_and_close(
+                            stream,
+                            output,
+                            response,
+                            ctx,
+                            Endpoint::Invalid,
+                            408,
+                            "timed out reading the request body",
+                        )
+                        .await;
+                        return;
+                    }
+                    Err(ReadEnd::Closed) => {
+                        bump(&stats_of(ctx).io_errors);
+                        return;
+                    }
+                }
+            }
+        }
+
+        // Answer it.
+        let request_bytes_in = &input[start..start + request_bytes];
+        let request = Request {
+            method: head.method,
+            path: range_str(request_bytes_in, head.path),
+            query: range_str(request_bytes_in, head.query),
+            body: &request_bytes_in[head.head_bytes..],
+        };
+        let started = Instant::now();
+        response.reset();
+        handler.handle(request, response).await;
+        let keep_alive = head.keep_alive && !response.close && !ctx.draining.get();
+        write_response(output, response, keep_alive, head.method == Method::Head);
+        ctx.stats
+            .record(response.endpoint, response.status, started.elapsed());
+        start += request_bytes;
+        if start == end {
+            start = 0;
+            end = 0;
+        }
+        if !keep_alive {
+            let _ = flush(stream, output, ctx).await;
+            return;
+        }
+    }
+}
+
+struct ParsedHead {
+    method: Method,
+    path: (usize, usize),
+    query: (usize, usize),
+    head_bytes: usize,
+    content_length: usize,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+fn stats_of(ctx: &ConnectionContext) -> &crate::stats::ConnectionStats {
+    &ctx.stats.connections
+}
+
+/// Where `part` (a slice of the buffer starting at `base`) lies, as offsets, so the head can
+/// outlive the borrow while the body is read into the same buffer.
+fn offset_range(base: usize, part: &str) -> (usize, usize) {
+    let from = (part.as_ptr() as usize).saturating_sub(base);
+    (from, from + part.len())
+}
+
+fn range_str(bytes: &[u8], (from, to): (usize, usize)) -> &str {
+    // httparse only hands out ASCII for the target, so this is always valid.
+    bytes
+        .get(from..to)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .unwrap_or("")
+}
+
+/// Makes room at the end of `input` for more of a head: moves the unconsumed bytes to the
+/// front when a pipelined request left them near the end.
+fn make_room(input: &mut [u8], start: &mut usize, end: &mut usize, header_bytes_max: usize) {
+    debug_assert!(input.len() >= header_bytes_max);
+    if *start > 0 && input.len() - *start < header_bytes_max {
+        input.copy_within(*start..*end, 0);
+        *end -= *start;
+        *start = 0;
+    }
+}
+
+async fn read_some(
+    stream: &mut TcpStream,
+    into: &mut [u8],
+    timeout: Duration,
+) -> Result<usize, ReadEnd> {
+    if timeout.is_zero() {
+        return Err(ReadEnd::TimedOut);
+    }
+    debug_assert!(!into.is_empty());
+    let _ = stream.set_read_timeout(Some(timeout));
+    match stream.read(into).await {
+        Ok(0) => Err(ReadEnd::Closed),
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == ErrorKind::TimedOut => Err(ReadEnd::TimedOut),
+        Err(_) => Err(ReadEnd::Closed),
+    }
+}
+
+/// Writes what is batched in `output`. False when the connection is gone.
+async fn flush(stream: &mut TcpStream, output: &mut Vec<u8>, ctx: &ConnectionContext) -> bool {
+    if output.is_empty() {
+        return true;
+    }
+    let result = stream.write_all(output).await;
+    output.clear();
+    if result.is_err() {
+        bump(&stats_of(ctx).io_errors);
+        return false;
+    }
+    true
+}
+
+/// Answers an HTTP-level error with a JSON body and `Connection: close`, then flushes.
+async fn answer_and_close(
+    stream: &mut TcpStream,
+    output: &mut Vec<u8>,
+    response: &mut Response,
+    ctx: &ConnectionContext,
+    endpoint: Endpoint,
+    status: u16,
+    reason: &str,
+) {
+    response.reset();
+    response.set_error(endpoint, status, reason, "");
+    write_response(output, response, false, false);
+    ctx.stats.record(endpoint, status, Duration::ZERO);
+    let _ = flush(stream, output, ctx).await;
+}
+
+/// Frames `response` into `output`. 204 carries no Content-Length (RFC 9110 §8.6).
+pub fn write_response(
+    output: &mut Vec<u8>,
+    response: &Response,
+    keep_alive: bool,
+    head_only: bool,
+) {
+    let status = response.status;
+    // Writing into a Vec cannot fail.
+    let _ = write!(output, "HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
+    if status != 204 && status >= 200 {
+        let _ = write!(output, "Content-Length: {}\r\n", response.body.len());
+        if !response.body.is_empty() {
+            let _ = write!(output, "Content-Type: {}\r\n", response.content_type);
+        }
+    }
+    if !keep_alive {
+        output.extend_from_slice(b"Connection: close\r\n");
+    }
+    output.extend_from_slice(&response.extra_headers);
+    output.extend_from_slice(b"\r\n");
+    if !head_only && status != 204 {
+        output.extend_from_slice(&response.body);
+    }
+}

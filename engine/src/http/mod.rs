@@ -1,0 +1,126 @@
+//! HTTP/1.1 on glommio: request heads parsed by httparse, Content-Length bodies, keep-alive,
+//! pipelining, and a limit on everything a client can make a shard hold.
+//!
+//! Only this module knows the HTTP wire format. Handlers see a [`Request`] with its path,
+//! query and body, and fill a [`Response`]; the connection loop in [`conn`] frames it.
+
+pub mod conn;
+pub mod head;
+
+use std::future::Future;
+
+pub use conn::{serve_connection, ConnectionContext};
+pub use head::{parse_head, HeadError, HeadParse, Method, RequestHead};
+
+use crate::stats::Endpoint;
+
+/// A request as a handler sees it: everything borrows the connection's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub method: Method,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub body: &'a [u8],
+}
+
+/// A response being built by a handler. One per connection, reused: `reset` keeps the body's
+/// capacity, so answering a request does not allocate once the buffer has grown.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// Where the request is counted in the shard's statistics.
+    pub endpoint: Endpoint,
+    /// Extra header lines (each ending in "\r\n"), e.g. `Location` for redirects.
+    pub extra_headers: Vec<u8>,
+    /// Ask the connection to close after this response.
+    pub close: bool,
+}
+
+impl Default for Response {
+    fn default() -> Self {
+        Response {
+            status: 200,
+            content_type: "application/json",
+            body: Vec::new(),
+            endpoint: Endpoint::Other,
+            extra_headers: Vec::new(),
+            close: false,
+        }
+    }
+}
+
+impl Response {
+    pub fn reset(&mut self) {
+        self.status = 200;
+        self.content_type = "application/json";
+        self.body.clear();
+        self.endpoint = Endpoint::Other;
+        self.extra_headers.clear();
+        self.close = false;
+    }
+
+    /// A response without a body (204, or 404/405 where the status says it all).
+    pub fn set_empty(&mut self, endpoint: Endpoint, status: u16) {
+        self.endpoint = endpoint;
+        self.status = status;
+        self.body.clear();
+    }
+
+    /// A plain-text body (health checks, metrics).
+    pub fn set_text(&mut self, endpoint: Endpoint, status: u16, text: &str) {
+        self.endpoint = endpoint;
+        self.status = status;
+        self.content_type = "text/plain; charset=utf-8";
+        self.body.clear();
+        self.body.extend_from_slice(text.as_bytes());
+    }
+
+    /// A JSON error body `{"error": reason, "field": field}`; both strings are escaped.
+    pub fn set_error(&mut self, endpoint: Endpoint, status: u16, reason: &str, field: &str) {
+        self.endpoint = endpoint;
+        self.status = status;
+        self.content_type = "application/json";
+        self.body.clear();
+        self.body.extend_from_slice(b"{\"error\":");
+        write_json_string(&mut self.body, reason);
+        self.body.extend_from_slice(b",\"field\":");
+        write_json_string(&mut self.body, field);
+        self.body.push(b'}');
+    }
+}
+
+/// Appends `text` as a JSON string literal. serde_json's escaping, without its allocation.
+pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// Something that answers requests: the public router and the admin router implement it.
+/// Single-threaded by design (a shard's handler never leaves its shard), so no `Send` bound.
+pub trait Handler {
+    fn handle(&self, request: Request<'_>, response: &mut Response) -> impl Future<Output = ()>;
+}
+
+/// The reason phrase for a status line.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        204 => "No Content",
+        302 => "Found",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}

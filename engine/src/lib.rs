@@ -1,0 +1,14 @@
+//! adshard: a thread-per-core, shared-nothing OpenRTB ad server.
+//!
+//! The library holds everything the `adshard` binary runs, so that `bench/`, `tools/` and the
+//! integration tests drive the same code through its public API. See ARCHITECTURE.md for the
+//! codemap and the life of a request.
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod openrtb;
+pub mod server;
+pub mod shard;
+pub mod stats;

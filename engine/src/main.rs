@@ -1,0 +1,136 @@
+//! The `adshard` binary: `serve` runs the server, `check-config` validates a config file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use adshard::config::{Config, ConfigError};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "adshard", version, about = "Thread-per-core OpenRTB ad server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (without --config: the embedded demo defaults).
+    Serve {
+        /// TOML config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Public listen address, overrides server.listen.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Admin listen address, overrides server.admin_listen.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
+        /// Number of shards (one per core), overrides server.shards.
+        #[arg(long)]
+        shards: Option<usize>,
+        /// CPUs to pin shards to, e.g. "1" or "2-5", overrides server.cpus.
+        #[arg(long)]
+        cpus: Option<String>,
+    },
+    /// Validate a config file and print every problem with its file and field.
+    CheckConfig {
+        /// TOML config file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ADSHARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                eprintln!("{}: {} error(s)", file.display(), error.issues.len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve {
+            config,
+            listen,
+            admin_listen,
+            shards,
+            cpus,
+        } => {
+            let (mut loaded, source) = match &config {
+                Some(path) => match Config::load(path) {
+                    Ok(loaded) => (loaded, path.clone()),
+                    Err(error) => return config_failure(&error),
+                },
+                None => (Config::default(), PathBuf::from("<embedded defaults>")),
+            };
+            if let Some(listen) = listen {
+                loaded.server.listen = listen;
+            }
+            if let Some(admin_listen) = admin_listen {
+                loaded.server.admin_listen = admin_listen;
+            }
+            if let Some(shards) = shards {
+                loaded.server.shards = shards;
+            }
+            if let Some(cpus) = cpus {
+                loaded.server.cpus = cpus;
+            }
+            let issues = loaded.validate(&PathBuf::from("command line"));
+            if !issues.is_empty() {
+                return config_failure(&ConfigError { issues });
+            }
+            serve(loaded, &source)
+        }
+    }
+}
+
+fn config_failure(error: &ConfigError) -> ExitCode {
+    eprintln!("{error}");
+    ExitCode::from(2)
+}
+
+fn serve(config: Config, source: &std::path::Path) -> ExitCode {
+    let handle = match adshard::server::start(config) {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("adshard: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let flag = handle.shutdown_flag();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(error) = signal_hook::flag::register(signal, flag.clone()) {
+            eprintln!("adshard: cannot install signal handler: {error}");
+            handle.shutdown();
+            let _ = handle.join();
+            return ExitCode::FAILURE;
+        }
+    }
+    tracing::info!(
+        config = %source.display(),
+        listen = %handle.listen_addr(),
+        admin = %handle.admin_addr(),
+        shards = handle.shard_cpus().len(),
+        cpus = ?handle.shard_cpus(),
+        "adshard serving"
+    );
+    if handle.join() {
+        tracing::info!("adshard stopped");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("adshard: a shard failed");
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,144 @@
+//! OpenRTB at the edge: borrowed wire types, validation with field paths, and conversion into
+//! the engine's own compact [`AdRequest`]. Only this module knows the JSON shape of a bid
+//! request; the decision code sees `AdRequest` alone.
+//!
+//! The life of a body in [`parse_bid_request`]:
+//! 1. `wire`: serde_json deserializes the body into borrowed [`wire::BidRequest`] types. Only if
+//!    that fails is the body parsed again with serde_path_to_error, to name the field.
+//! 2. `validate`: one pass over the wire types checks what serde cannot (required fields, ranges,
+//!    cross-field rules, the Native request inside `imp.native.request`). The field path of an
+//!    error is assembled only when a check fails.
+//! 3. `request`: the wire types are copied into the reused [`AdRequest`].
+//!
+//! What still allocates per request, after a shard's `AdRequest` has warmed up:
+//! - serde's `Vec`s in the wire types (`imp`, `format`, `mimes`, `bcat`, `data`...), one per
+//!   list present in the body. Deserializing straight into reused buffers would need a
+//!   hand-written `DeserializeSeed` for every type; the wire types would then no longer be plain
+//!   serde types that other parsers (see `bench/benches/json_parse.rs`) can fill.
+//! - an owned `String` for every JSON string that contains escape sequences, since serde_json
+//!   cannot unescape in place in an immutable body. The Native request string is always one of
+//!   these (its quotes are escaped), and its own lists allocate like the above.
+//! - on the error path only: the serde_path_to_error re-parse and the `RequestError` strings.
+//!
+//! The conversion into `AdRequest` itself allocates nothing once its buffers have grown to the
+//! shard's largest request (tested with a counting allocator in
+//! `engine/tests/openrtb_alloc_after_warmup.rs`).
+//!
+//! Strictness: unknown fields and every `ext` are ignored, never rejected; numbers the spec
+//! defines as floats accept integers; anything else of the wrong JSON type is a 400 naming the
+//! field. Validation follows the rules of Prebid Server's request validation where they agree
+//! with the spec (see `validate` for the cases where we differ and why).
+
+pub mod native;
+pub mod request;
+mod validate;
+pub mod wire;
+
+use std::fmt;
+
+pub use request::{
+    fill_ad_request, micros_from_f64, AdRequest, AuctionType, AudioSpec, Context, ContextKind,
+    CountryCode, Currency, Device, FlexSize, Imp, ListRef, MediaKinds, Size, TextRef, User,
+    UserKey, UserKeySource, VideoSpec,
+};
+pub use validate::validate;
+
+/// Impressions per request. Real requests carry 1 to 10 (a CTV ad pod a few more); the limit
+/// bounds the quadratic duplicate-id check and every per-impression buffer of a shard.
+pub const IMPS_MAX: usize = 64;
+
+/// `format` entries per banner: a multi-size slot lists a handful of sizes.
+pub const FORMATS_PER_BANNER_MAX: usize = 64;
+
+/// Assets per Native request: a native ad has fewer than ten. Bounds the quadratic duplicate
+/// asset-id check.
+pub const NATIVE_ASSETS_MAX: usize = 64;
+
+/// Entries of any other list that validation scans or conversion copies: MIME types,
+/// protocols, creative attributes, currencies, categories, deals, event trackers. Generous, as
+/// some exchanges send hundreds of deals per impression.
+pub const LIST_ENTRIES_MAX: usize = 1024;
+
+/// Entries of `bcat`, `badv` and `bapp` each. A longer list is rejected, never truncated:
+/// dropping entries from a block list would deliver ads off the mark.
+pub const BLOCK_LIST_ENTRIES_MAX: usize = 4096;
+
+/// User data segments over all of `user.data`, copied for targeting. Rejected above the limit
+/// rather than truncated, as a campaign may exclude a segment.
+pub const USER_SEGMENTS_MAX: usize = 1024;
+
+/// Largest floor accepted, in currency units per thousand impressions. Far above any real
+/// floor, and small enough that its micro-units fit an `i64` with room for arithmetic.
+pub const BIDFLOOR_MAX: f64 = 1_000_000.0;
+
+/// Largest body `parse_bid_request` accepts: `AdRequest` addresses its text arena with `u32`
+/// offsets, and unescaped strings never outgrow the body they came from. The HTTP layer's own
+/// body limit is far smaller.
+pub const BODY_BYTES_MAX: usize = u32::MAX as usize;
+
+// Micro-units of the largest floor must fit an i64 (1e12 < 9.2e18).
+const _: () = assert!((BIDFLOOR_MAX as i64).checked_mul(1_000_000).is_some());
+// Per-imp list offsets are u32.
+const _: () =
+    assert!(IMPS_MAX * (FORMATS_PER_BANNER_MAX + 4 * LIST_ENTRIES_MAX) < u32::MAX as usize);
+
+/// Why a bid request was rejected: the offending field as a path (`imp[0].banner.w`) and a
+/// sentence a client can act on. Built only on the error path, so it may allocate.
+///
+/// `field` is `"body"` when the body as a whole is at fault (not JSON, not an object, too large).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl RequestError {
+    fn body(reason: impl Into<String>) -> Self {
+        RequestError {
+            field: "body".to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// Parses and validates an OpenRTB 2.5/2.6 bid request body into `out` (cleared first).
+///
+/// On error `out` is left cleared. Never panics, whatever the body.
+pub fn parse_bid_request(body: &[u8], out: &mut AdRequest) -> Result<(), RequestError> {
+    out.clear();
+    let request = parse_wire(body)?;
+    validate(&request)?;
+    fill_ad_request(&request, out);
+    Ok(())
+}
+
+/// Step 1 of [`parse_bid_request`] alone: deserializes `body` into the borrowed wire types,
+/// without validating them.
+pub fn parse_wire(body: &[u8]) -> Result<wire::BidRequest<'_>, RequestError> {
+    if body.len() > BODY_BYTES_MAX {
+        return Err(RequestError::body(format!(
+            "is larger than {BODY_BYTES_MAX} bytes"
+        )));
+    }
+    wire::from_slice_located(body).map_err(|error| {
+        if error.path.is_empty() {
+            RequestError::body(format!(
+                "is not a JSON bid request object: {}",
+                error.message
+            ))
+        } else {
+            RequestError {
+                field: error.path,
+                reason: error.message,
+            }
+        }
+    })
+}

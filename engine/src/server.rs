@@ -1,0 +1,215 @@
+//! Starting and stopping the whole server: bind the sockets, spawn one pinned executor per
+//! shard and one small admin executor, and join them on shutdown.
+//!
+//! Sockets are bound here, on the main thread, before any shard starts, so a port in use is a
+//! clear startup error instead of a shard dying later; each shard then owns its own
+//! SO_REUSEPORT socket and the kernel spreads connections across them.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use glommio::channels::shared_channel;
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::admin::{self, AdminSetup};
+use crate::config::{parse_cpu_list, Config};
+use crate::error::StartError;
+use crate::shard::{self, ShardSetup};
+
+/// Statistics requests in flight per shard: one scrape at a time is the norm; a few
+/// concurrent scrapers wait rather than pile up.
+const STATS_CHANNEL_CAPACITY: usize = 4;
+/// The admin executor only renders metrics; it needs little io_uring memory.
+const ADMIN_IO_MEMORY_BYTES: usize = 128 * 1024;
+
+/// A running server. Dropping it does not stop it; call `shutdown` and `join`.
+#[derive(Debug)]
+pub struct ServerHandle {
+    listen_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    shard_cpus: Vec<usize>,
+    shutdown: Arc<AtomicBool>,
+    executors: Vec<ExecutorJoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The public address actually bound (useful with port 0).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The CPU each shard is pinned to, by shard index.
+    pub fn shard_cpus(&self) -> &[usize] {
+        &self.shard_cpus
+    }
+
+    /// The flag that stops the server; signal handlers set it too.
+    pub fn shutdown_flag(&self) -> Arc<AtomicBool> {
+        self.shutdown.clone()
+    }
+
+    /// Starts a graceful shutdown: stop accepting, drain in-flight requests, exit.
+    pub fn shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+    }
+
+    /// Waits for every executor to finish. True when all ended cleanly.
+    pub fn join(self) -> bool {
+        let mut clean = true;
+        for executor in self.executors {
+            if executor.join().is_err() {
+                clean = false;
+            }
+        }
+        clean
+    }
+}
+
+/// The CPUs shards run on: the configured list, or every online core.
+pub fn shard_cpus(config: &Config) -> Result<Vec<usize>, StartError> {
+    let mut cpus = parse_cpu_list(&config.server.cpus).map_err(StartError::Cpus)?;
+    let online: Vec<usize> = core_affinity::get_core_ids()
+        .ok_or_else(|| StartError::Cpus("cannot list the online cores".into()))?
+        .into_iter()
+        .map(|core| core.id)
+        .collect();
+    if cpus.is_empty() {
+        cpus = online;
+    } else if let Some(cpu) = cpus.iter().find(|cpu| !online.contains(cpu)) {
+        return Err(StartError::Cpus(format!(
+            "CPU {cpu} is not online (online: {online:?})"
+        )));
+    }
+    if cpus.is_empty() {
+        return Err(StartError::Cpus("no CPU to run on".into()));
+    }
+    let shards = if config.server.shards == 0 {
+        cpus.len()
+    } else {
+        config.server.shards
+    };
+    if shards > cpus.len() {
+        return Err(StartError::Cpus(format!(
+            "{shards} shards need {shards} CPUs, but only {} are selected ({cpus:?}); one shard per core",
+            cpus.len()
+        )));
+    }
+    cpus.truncate(shards);
+    Ok(cpus)
+}
+
+/// Binds a listening socket. `reuse_port` for the shards' shared public port.
+fn bind(
+    addr: SocketAddr,
+    reuse_port: bool,
+    backlog: u32,
+) -> Result<std::net::TcpListener, StartError> {
+    let bind_error = |source| StartError::Bind { addr, source };
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(bind_error)?;
+    socket.set_reuse_address(true).map_err(bind_error)?;
+    if reuse_port {
+        socket.set_reuse_port(true).map_err(bind_error)?;
+    }
+    socket.bind(&addr.into()).map_err(bind_error)?;
+    socket
+        .listen(i32::try_from(backlog).unwrap_or(i32::MAX))
+        .map_err(bind_error)?;
+    Ok(socket.into())
+}
+
+/// Starts the server and returns once every executor is spawned and every socket listens.
+pub fn start(config: Config) -> Result<ServerHandle, StartError> {
+    let cpus = shard_cpus(&config)?;
+    let backlog = config.server.listen_backlog;
+    // SO_REUSEPORT lets another process bind the same port silently and take part of the
+    // traffic. Probing with a plain bind first turns that into a startup error.
+    let requested = config.server.listen;
+    if requested.port() != 0 {
+        std::net::TcpListener::bind(requested).map_err(|source| StartError::Bind {
+            addr: requested,
+            source,
+        })?;
+    }
+    let first = bind(requested, true, backlog)?;
+    let listen_addr = first.local_addr().map_err(|source| StartError::Bind {
+        addr: requested,
+        source,
+    })?;
+    let mut listeners = vec![first];
+    for _ in 1..cpus.len() {
+        listeners.push(bind(listen_addr, true, backlog)?);
+    }
+    let admin_listener = bind(config.server.admin_listen, false, 128)?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind {
+            addr: config.server.admin_listen,
+            source,
+        })?;
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let mut executors = Vec::with_capacity(cpus.len() + 1);
+    let mut admin_channels = Vec::with_capacity(cpus.len());
+    for (shard_idx, (cpu, listener)) in cpus.iter().copied().zip(listeners).enumerate() {
+        let (request_sender, request_receiver) =
+            shared_channel::new_bounded(STATS_CHANNEL_CAPACITY);
+        let (reply_sender, reply_receiver) = shared_channel::new_bounded(STATS_CHANNEL_CAPACITY);
+        admin_channels.push((request_sender, reply_receiver));
+        let setup = ShardSetup {
+            shard_idx,
+            config: config.clone(),
+            listener,
+            shutdown: shutdown.clone(),
+            stats_requests: request_receiver,
+            stats_replies: reply_sender,
+        };
+        let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("adshard-shard-{shard_idx}"))
+            .io_memory(config.server.io_memory_bytes)
+            .ring_depth(config.server.ring_depth)
+            .spawn(move || shard::run(setup));
+        match spawned {
+            Ok(executor) => executors.push(executor),
+            Err(error) => {
+                shutdown.store(true, Ordering::Release);
+                return Err(StartError::Shard {
+                    shard_idx,
+                    cpu,
+                    reason: error.to_string(),
+                });
+            }
+        }
+    }
+    let setup = AdminSetup {
+        config: config.clone(),
+        listener: admin_listener,
+        shutdown: shutdown.clone(),
+        shards: admin_channels,
+    };
+    let spawned = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("adshard-admin")
+        .io_memory(ADMIN_IO_MEMORY_BYTES)
+        .ring_depth(64)
+        .spawn(move || admin::run(setup));
+    match spawned {
+        Ok(executor) => executors.push(executor),
+        Err(error) => {
+            shutdown.store(true, Ordering::Release);
+            return Err(StartError::Admin(error.to_string()));
+        }
+    }
+    Ok(ServerHandle {
+        listen_addr,
+        admin_addr,
+        shard_cpus: cpus,
+        shutdown,
+        executors,
+    })
+}
