@@ -18,6 +18,101 @@ use serde::Deserialize;
 pub struct Config {
     pub server: ServerConfig,
     pub http: HttpLimits,
+    pub data: DataConfig,
+    pub auction: AuctionConfig,
+    pub currency: CurrencyConfig,
+    pub tracking: TrackingConfig,
+}
+
+/// Where campaigns come from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// JSON campaign data files, relative to the config file's directory. Empty: the embedded
+    /// demo set (a few campaigns, so a new user sees a bid at once).
+    pub campaign_files: Vec<PathBuf>,
+}
+
+/// How the auction prices the winner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PricingRule {
+    /// The winner pays its bid.
+    FirstPrice,
+    /// The winner pays the second-highest eligible bid (or the floor) plus 0.01 in the bid
+    /// currency, never more than its own bid.
+    SecondPrice,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuctionConfig {
+    pub pricing: PricingRule,
+    /// Impressions one campaign may win in one request. 1 keeps one advertiser from taking
+    /// every slot of a page.
+    pub campaign_wins_per_request_max: u32,
+}
+
+impl Default for AuctionConfig {
+    fn default() -> Self {
+        AuctionConfig {
+            pricing: PricingRule::SecondPrice,
+            campaign_wins_per_request_max: 1,
+        }
+    }
+}
+
+/// Exchange rates for floors and bids in other currencies. A floor or bid in a currency
+/// without a rate gets no bid: guessing a rate could pay far over the floor or under it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CurrencyConfig {
+    /// The currency the auction compares in.
+    pub base: String,
+    /// Units of each currency per one unit of `base`, e.g. `EUR = 0.92`. Stored as
+    /// parts-per-million integers after loading (money stays integer).
+    pub rates: std::collections::BTreeMap<String, f64>,
+}
+
+impl Default for CurrencyConfig {
+    fn default() -> Self {
+        let rates = [("EUR", 0.92), ("GBP", 0.79), ("JPY", 150.0), ("CAD", 1.36)]
+            .into_iter()
+            .map(|(code, rate)| (code.to_string(), rate))
+            .collect();
+        CurrencyConfig {
+            base: "USD".into(),
+            rates,
+        }
+    }
+}
+
+/// Signed tracking URLs (`/win`, `/imp`, `/click`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    /// HMAC secret. Empty: the environment variable `ADSHARD_TRACKING_SECRET`, else the demo
+    /// secret, which `serve` warns about loudly: anyone can forge events with it.
+    pub secret: String,
+    /// Base URL that tracking links in responses point to (this server's public address as
+    /// clients reach it).
+    pub public_url: String,
+    /// Tokens older than this are refused (403).
+    pub token_ttl_s: u64,
+    /// Tokens remembered per shard to count a repeated event once. Bounded: the oldest are
+    /// forgotten first; a token older than `token_ttl_s` is refused anyway.
+    pub dedupe_entries_max: usize,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            secret: String::new(),
+            public_url: "http://127.0.0.1:8080".into(),
+            token_ttl_s: 3600,
+            dedupe_entries_max: 1 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -275,6 +370,51 @@ impl Config {
             if value_ms == 0 || value_ms > 3_600_000 {
                 issue(field, "must be between 1 and 3600000".into());
             }
+        }
+        for (code, rate) in &self.currency.rates {
+            if crate::openrtb::Currency::parse(code).is_none() {
+                issue(
+                    &format!("currency.rates.{code}"),
+                    "is not a three-letter currency code".into(),
+                );
+            } else if !(rate.is_finite() && *rate > 0.0 && *rate < 1e9) {
+                issue(
+                    &format!("currency.rates.{code}"),
+                    "must be a positive number below 1e9".into(),
+                );
+            }
+        }
+        if crate::openrtb::Currency::parse(&self.currency.base).is_none() {
+            issue(
+                "currency.base",
+                "is not a three-letter currency code".into(),
+            );
+        }
+        if self.auction.campaign_wins_per_request_max == 0 {
+            issue(
+                "auction.campaign_wins_per_request_max",
+                "must be at least 1".into(),
+            );
+        }
+        if !(self.tracking.public_url.starts_with("http://")
+            || self.tracking.public_url.starts_with("https://"))
+        {
+            issue(
+                "tracking.public_url",
+                "must start with http:// or https://".into(),
+            );
+        }
+        if self.tracking.token_ttl_s == 0 || self.tracking.token_ttl_s > 30 * 86_400 {
+            issue(
+                "tracking.token_ttl_s",
+                "must be between 1 and 2592000 (30 days)".into(),
+            );
+        }
+        if !(1..=(1 << 26)).contains(&self.tracking.dedupe_entries_max) {
+            issue(
+                "tracking.dedupe_entries_max",
+                "must be between 1 and 67108864".into(),
+            );
         }
         if !(1..=CONNECTIONS_PER_SHARD_CEILING).contains(&http.connections_per_shard_max) {
             issue(
