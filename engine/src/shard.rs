@@ -26,6 +26,10 @@ use crate::stats::{Endpoint, ShardStats, StatsSnapshot};
 pub const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// How often a draining shard checks whether its in-flight requests are done.
 const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(2);
+/// A draining shard waits at least this long: a request whose bytes reached the socket just
+/// before the signal has not been read yet, so it is not counted busy until its connection
+/// task runs once more.
+const DRAIN_SETTLE: Duration = Duration::from_millis(50);
 /// Request handling preempts lower-priority work after this long (glommio's latency target
 /// for the queue).
 const REQUEST_QUEUE_LATENCY: Duration = Duration::from_millis(1);
@@ -111,8 +115,11 @@ pub async fn run(setup: ShardSetup) {
     // Stop accepting (the listener closes with the task), then let in-flight requests finish.
     accept_task.cancel().await;
     context.draining.set(true);
-    let drain_deadline = Instant::now() + Duration::from_millis(config.server.drain_timeout_ms);
-    while context.busy.get() > 0 && Instant::now() < drain_deadline {
+    let drain_started = Instant::now();
+    let drain_deadline = drain_started + Duration::from_millis(config.server.drain_timeout_ms);
+    while (context.busy.get() > 0 || drain_started.elapsed() < DRAIN_SETTLE)
+        && Instant::now() < drain_deadline
+    {
         glommio::timer::sleep(DRAIN_POLL_INTERVAL).await;
     }
     if context.busy.get() > 0 {

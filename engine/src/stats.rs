@@ -13,6 +13,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Auction,
+    Win,
+    Impression,
+    Click,
     Healthz,
     Readyz,
     Metrics,
@@ -21,8 +24,11 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 6] = [
+    pub const ALL: [Endpoint; 9] = [
         Endpoint::Auction,
+        Endpoint::Win,
+        Endpoint::Impression,
+        Endpoint::Click,
         Endpoint::Healthz,
         Endpoint::Readyz,
         Endpoint::Metrics,
@@ -34,6 +40,9 @@ impl Endpoint {
     pub fn label(self) -> &'static str {
         match self {
             Endpoint::Auction => "/openrtb2/auction",
+            Endpoint::Win => "/win",
+            Endpoint::Impression => "/imp",
+            Endpoint::Click => "/click",
             Endpoint::Healthz => "/healthz",
             Endpoint::Readyz => "/readyz",
             Endpoint::Metrics => "/metrics",
@@ -82,6 +91,70 @@ pub struct ConnectionStats {
     pub io_errors: Cell<u64>,
 }
 
+/// Delivery counters of one campaign on one shard. Bids are counted where the auction ran;
+/// wins, impressions, clicks and spend on the shard that owns the event's token, which counts
+/// each event once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CampaignCounters {
+    pub bids: u64,
+    pub wins: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    /// In micro-units of the campaign's currency.
+    pub spend_micros: i64,
+}
+
+impl CampaignCounters {
+    pub fn add(&mut self, other: &CampaignCounters) {
+        self.bids += other.bids;
+        self.wins += other.wins;
+        self.impressions += other.impressions;
+        self.clicks += other.clicks;
+        self.spend_micros = self.spend_micros.saturating_add(other.spend_micros);
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == CampaignCounters::default()
+    }
+}
+
+/// Why a tracking request was refused (403), or that it repeated an event already counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackingOutcome {
+    Counted,
+    Duplicate,
+    Malformed,
+    Forged,
+    Expired,
+    /// Valid signature, but the campaign is no longer in the catalog.
+    UnknownCampaign,
+}
+
+impl TrackingOutcome {
+    pub const ALL: [TrackingOutcome; 6] = [
+        TrackingOutcome::Counted,
+        TrackingOutcome::Duplicate,
+        TrackingOutcome::Malformed,
+        TrackingOutcome::Forged,
+        TrackingOutcome::Expired,
+        TrackingOutcome::UnknownCampaign,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            TrackingOutcome::Counted => "counted",
+            TrackingOutcome::Duplicate => "duplicate",
+            TrackingOutcome::Malformed => "malformed",
+            TrackingOutcome::Forged => "forged",
+            TrackingOutcome::Expired => "expired",
+            TrackingOutcome::UnknownCampaign => "unknown_campaign",
+        }
+    }
+}
+
+/// Tracking event kinds, in counter order.
+pub const TRACKING_EVENTS: [&str; 3] = ["win", "imp", "click"];
+
 /// One shard's statistics. Lives in the shard; never crosses a thread.
 #[derive(Debug)]
 pub struct ShardStats {
@@ -90,6 +163,10 @@ pub struct ShardStats {
     latency_buckets: [[Cell<u64>; LATENCY_SLOTS]; Endpoint::COUNT],
     latency_sum_us: [Cell<u64>; Endpoint::COUNT],
     pub connections: ConnectionStats,
+    /// Indexed by the shard catalog's campaign index; resized when a catalog is installed.
+    pub campaigns: std::cell::RefCell<Vec<CampaignCounters>>,
+    /// `[event kind][outcome]`, event kinds as in `TRACKING_EVENTS`.
+    pub tracking: [[Cell<u64>; TrackingOutcome::ALL.len()]; TRACKING_EVENTS.len()],
 }
 
 impl ShardStats {
@@ -100,6 +177,19 @@ impl ShardStats {
             latency_buckets: Default::default(),
             latency_sum_us: Default::default(),
             connections: ConnectionStats::default(),
+            campaigns: Default::default(),
+            tracking: Default::default(),
+        }
+    }
+
+    /// Counts a tracking request's outcome; `event_idx` indexes `TRACKING_EVENTS`.
+    pub fn record_tracking(&self, event_idx: usize, outcome: TrackingOutcome) {
+        if let Some(row) = self.tracking.get(event_idx) {
+            let outcome_idx = TrackingOutcome::ALL
+                .iter()
+                .position(|o| *o == outcome)
+                .unwrap_or(0);
+            bump(&row[outcome_idx]);
         }
     }
 
@@ -115,6 +205,21 @@ impl ShardStats {
         sum.set(sum.get().saturating_add(elapsed_us));
     }
 
+    /// A plain-data copy that can be sent to the admin thread; `campaign_ids` names the
+    /// catalog's campaigns by index (only campaigns with non-zero counters are copied).
+    pub fn snapshot_with(&self, campaign_ids: &dyn Fn(usize) -> Option<String>) -> StatsSnapshot {
+        let mut snapshot = self.snapshot();
+        snapshot.campaigns = self
+            .campaigns
+            .borrow()
+            .iter()
+            .enumerate()
+            .filter(|(_, counters)| !counters.is_zero())
+            .filter_map(|(idx, counters)| Some((campaign_ids(idx)?, *counters)))
+            .collect();
+        snapshot
+    }
+
     /// A plain-data copy that can be sent to the admin thread.
     pub fn snapshot(&self) -> StatsSnapshot {
         let copy = |cells: &[Cell<u64>]| cells.iter().map(Cell::get).collect::<Vec<_>>();
@@ -128,6 +233,8 @@ impl ShardStats {
             connections_open: self.connections.open.get(),
             connection_read_timeouts: self.connections.read_timeouts.get(),
             connection_io_errors: self.connections.io_errors.get(),
+            campaigns: Vec::new(),
+            tracking: self.tracking.iter().map(|row| copy(row)).collect(),
         }
     }
 }
@@ -150,6 +257,10 @@ pub struct StatsSnapshot {
     pub connections_open: u64,
     pub connection_read_timeouts: u64,
     pub connection_io_errors: u64,
+    /// Campaign id and counters, for campaigns with any activity on this shard.
+    pub campaigns: Vec<(String, CampaignCounters)>,
+    /// `[event kind][outcome]`.
+    pub tracking: Vec<Vec<u64>>,
 }
 
 impl StatsSnapshot {
@@ -274,6 +385,82 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
                 value(snapshot)
             );
         }
+    }
+    out.push_str(
+        "# HELP adshard_tracking_requests_total Tracking requests by event and outcome.\n",
+    );
+    out.push_str("# TYPE adshard_tracking_requests_total counter\n");
+    for snapshot in snapshots {
+        for (event_idx, row) in snapshot.tracking.iter().enumerate() {
+            for (outcome_idx, count) in row.iter().enumerate() {
+                if *count == 0 {
+                    continue;
+                }
+                let _ = writeln!(
+                    out,
+                    "adshard_tracking_requests_total{{shard=\"{}\",event=\"{}\",outcome=\"{}\"}} {}",
+                    snapshot.shard_idx,
+                    TRACKING_EVENTS.get(event_idx).unwrap_or(&"other"),
+                    TrackingOutcome::ALL.get(outcome_idx).map_or("other", |o| o.label()),
+                    count
+                );
+            }
+        }
+    }
+    // Campaign counters are summed over shards: which shard counted an event is an accident of
+    // routing, and one series per campaign keeps the cardinality at the campaign count.
+    let mut campaigns: std::collections::BTreeMap<&str, CampaignCounters> = Default::default();
+    for snapshot in snapshots {
+        for (id, counters) in &snapshot.campaigns {
+            campaigns.entry(id.as_str()).or_default().add(counters);
+        }
+    }
+    out.push_str(
+        "# HELP adshard_campaign_events_total Bids, wins, impressions and clicks per campaign.\n",
+    );
+    out.push_str("# TYPE adshard_campaign_events_total counter\n");
+    for (id, counters) in &campaigns {
+        for (event, count) in [
+            ("bid", counters.bids),
+            ("win", counters.wins),
+            ("impression", counters.impressions),
+            ("click", counters.clicks),
+        ] {
+            let _ = writeln!(
+                out,
+                "adshard_campaign_events_total{{campaign=\"{}\",event=\"{event}\"}} {count}",
+                LabelValue(id)
+            );
+        }
+    }
+    out.push_str(
+        "# HELP adshard_campaign_spend_micros_total Spend per campaign, in micro-units of its currency.\n",
+    );
+    out.push_str("# TYPE adshard_campaign_spend_micros_total counter\n");
+    for (id, counters) in &campaigns {
+        let _ = writeln!(
+            out,
+            "adshard_campaign_spend_micros_total{{campaign=\"{}\"}} {}",
+            LabelValue(id),
+            counters.spend_micros
+        );
+    }
+}
+
+/// A Prometheus label value, escaped as the text format requires (backslash, quote, newline).
+struct LabelValue<'a>(&'a str);
+
+impl std::fmt::Display for LabelValue<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '"' => f.write_str("\\\"")?,
+                '\n' => f.write_str("\\n")?,
+                c => std::fmt::Write::write_char(f, c)?,
+            }
+        }
+        Ok(())
     }
 }
 
