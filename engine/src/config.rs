@@ -192,6 +192,9 @@ impl Default for HttpLimits {
     }
 }
 
+/// HMAC secrets shorter than this are guessable; matches `tracking::SECRET_BYTES_MIN`.
+pub const TRACKING_SECRET_BYTES_MIN: usize = 32;
+
 /// Ceilings on the limits themselves, so a config cannot ask a shard for absurd buffers.
 pub const HEADER_BYTES_CEILING: usize = 1024 * 1024;
 pub const HEADERS_COUNT_CEILING: usize = 1024;
@@ -265,7 +268,16 @@ impl Config {
                 reason: format!("cannot read: {e}"),
             }],
         })?;
-        Config::parse(&text, path)
+        let mut config = Config::parse(&text, path)?;
+        // Data files are named relative to the config file, so a config and its data move
+        // together.
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        for file in &mut config.data.campaign_files {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+        Ok(config)
     }
 
     /// Parses and validates config text; `path` is only used to name the file in errors.
@@ -410,10 +422,18 @@ impl Config {
                 "must be between 1 and 2592000 (30 days)".into(),
             );
         }
-        if !(1..=(1 << 26)).contains(&self.tracking.dedupe_entries_max) {
+        if !(1..=(1 << 24)).contains(&self.tracking.dedupe_entries_max) {
             issue(
                 "tracking.dedupe_entries_max",
-                "must be between 1 and 67108864".into(),
+                "must be between 1 and 16777216".into(),
+            );
+        }
+        if !self.tracking.secret.is_empty()
+            && self.tracking.secret.len() < TRACKING_SECRET_BYTES_MIN
+        {
+            issue(
+                "tracking.secret",
+                format!("must be at least {TRACKING_SECRET_BYTES_MIN} random bytes; empty uses $ADSHARD_TRACKING_SECRET"),
             );
         }
         if !(1..=CONNECTIONS_PER_SHARD_CEILING).contains(&http.connections_per_shard_max) {

@@ -25,4 +25,8 @@ pub enum StartError {
     },
     #[error("cannot start the admin executor: {0}")]
     Admin(String),
+    #[error("campaign data: {0}")]
+    Data(String),
+    #[error("tracking: {0}")]
+    Secret(String),
 }

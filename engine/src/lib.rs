@@ -5,10 +5,16 @@
 //! codemap and the life of a request.
 
 pub mod admin;
+pub mod auction;
+pub mod campaign;
+pub mod catalog;
 pub mod config;
+pub mod currency;
 pub mod error;
 pub mod http;
 pub mod openrtb;
 pub mod server;
 pub mod shard;
 pub mod stats;
+pub mod targeting;
+pub mod tracking;

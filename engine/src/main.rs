@@ -50,17 +50,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::CheckConfig { file } => match Config::load(&file) {
-            Ok(_) => {
-                println!("{}: ok", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("{error}");
-                eprintln!("{}: {} error(s)", file.display(), error.issues.len());
-                ExitCode::FAILURE
-            }
-        },
+        Command::CheckConfig { file } => check_config(&file),
         Command::Serve {
             config,
             listen,
@@ -96,12 +86,50 @@ fn main() -> ExitCode {
     }
 }
 
+/// Validates the config and every data file it names; prints every problem.
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let config = match Config::load(file) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            eprintln!("{}: {} error(s)", file.display(), error.issues.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    match adshard::server::load_campaigns(&config) {
+        Ok(data) => {
+            println!(
+                "{}: ok ({} campaigns, {} advertisers{})",
+                file.display(),
+                data.campaigns.len(),
+                data.advertisers.len(),
+                if config.data.campaign_files.is_empty() {
+                    ", embedded demo"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn config_failure(error: &ConfigError) -> ExitCode {
     eprintln!("{error}");
     ExitCode::from(2)
 }
 
 fn serve(config: Config, source: &std::path::Path) -> ExitCode {
+    if adshard::server::tracking_secret(&config).1 == adshard::server::SecretSource::Demo {
+        tracing::warn!(
+            "RUNNING ON THE DEMO TRACKING SECRET: anyone can forge win, impression and click \
+             events. Set tracking.secret or ADSHARD_TRACKING_SECRET (32+ random bytes) in production."
+        );
+    }
     let handle = match adshard::server::start(config) {
         Ok(handle) => handle,
         Err(error) => {

@@ -9,14 +9,51 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::channels::shared_channel;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::admin::{self, AdminSetup};
+use crate::campaign::{data, CampaignData};
 use crate::config::{parse_cpu_list, Config};
 use crate::error::StartError;
-use crate::shard::{self, ShardSetup};
+use crate::shard::{self, ShardSetup, MESH_CHANNEL_CAPACITY};
+
+/// The tracking secret of the embedded demo. Public, so anyone can forge events signed with
+/// it: `serve` warns loudly when it runs on it.
+pub const DEMO_TRACKING_SECRET: &str = "adshard-demo-tracking-secret-do-not-use-in-production";
+
+/// Where the tracking secret came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    Config,
+    Environment,
+    Demo,
+}
+
+/// The tracking secret: the config's, else `ADSHARD_TRACKING_SECRET`, else the demo secret.
+pub fn tracking_secret(config: &Config) -> (Vec<u8>, SecretSource) {
+    if !config.tracking.secret.is_empty() {
+        return (
+            config.tracking.secret.as_bytes().to_vec(),
+            SecretSource::Config,
+        );
+    }
+    match std::env::var("ADSHARD_TRACKING_SECRET") {
+        Ok(secret) if !secret.is_empty() => (secret.into_bytes(), SecretSource::Environment),
+        _ => (DEMO_TRACKING_SECRET.as_bytes().to_vec(), SecretSource::Demo),
+    }
+}
+
+/// The campaigns to serve: the configured files, else the embedded demo set.
+pub fn load_campaigns(config: &Config) -> Result<CampaignData, StartError> {
+    if config.data.campaign_files.is_empty() {
+        return Ok(data::demo());
+    }
+    data::load_files(&config.data.campaign_files)
+        .map_err(|error| StartError::Data(error.to_string()))
+}
 
 /// Statistics requests in flight per shard: one scrape at a time is the norm; a few
 /// concurrent scrapers wait rather than pile up.
@@ -126,7 +163,24 @@ fn bind(
 
 /// Starts the server and returns once every executor is spawned and every socket listens.
 pub fn start(config: Config) -> Result<ServerHandle, StartError> {
+    let campaigns = load_campaigns(&config)?;
+    start_with(config, campaigns)
+}
+
+/// Starts the server on campaigns already loaded (tests and tools build their own).
+pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandle, StartError> {
     let cpus = shard_cpus(&config)?;
+    let (secret, _) = tracking_secret(&config);
+    if secret.len() < crate::tracking::SECRET_BYTES_MIN {
+        return Err(StartError::Secret(format!(
+            "the tracking secret is {} bytes; at least {} are needed",
+            secret.len(),
+            crate::tracking::SECRET_BYTES_MIN
+        )));
+    }
+    let secret = Arc::new(secret);
+    let campaigns = Arc::new(campaigns);
+    let mesh = MeshBuilder::full(cpus.len(), MESH_CHANNEL_CAPACITY);
     let backlog = config.server.listen_backlog;
     // SO_REUSEPORT lets another process bind the same port silently and take part of the
     // traffic. Probing with a plain bind first turns that into a startup error.
@@ -169,6 +223,9 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
             shutdown: shutdown.clone(),
             stats_requests: request_receiver,
             stats_replies: reply_sender,
+            data: campaigns.clone(),
+            mesh: mesh.clone(),
+            tracking_secret: secret.clone(),
         };
         let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("adshard-shard-{shard_idx}"))

@@ -9,11 +9,17 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use adshard::config::HttpLimits;
+use adshard::campaign::data::demo;
+use adshard::catalog::Catalog;
+use adshard::config::{Config, HttpLimits};
+use adshard::currency::CurrencyTable;
 use adshard::http::conn::write_response;
 use adshard::http::{ConnectionContext, Handler, Method, Request, Response};
-use adshard::shard::ShardHandler;
+use adshard::server::DEMO_TRACKING_SECRET;
+use adshard::shard::{ShardHandler, ShardMessage};
 use adshard::stats::ShardStats;
+use adshard::tracking::TokenSigner;
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
 
 struct CountingAllocator;
 
@@ -53,56 +59,94 @@ const BANNER_REQUEST: &[u8] = br#"{"id":"req-banner-1","at":1,"tmax":120,"cur":[
 "devicetype":4,"os":"iOS","geo":{"country":"USA","region":"CA"}},
 "user":{"id":"user-abc-123"},"bcat":["IAB25","IAB26"],"badv":["blocked.example"]}"#;
 
+/// The same request for a size no demo campaign has: parsed and validated, no bid.
+const NO_BID_REQUEST: &[u8] =
+    br#"{"id":"req-banner-2","imp":[{"id":"1","banner":{"w":333,"h":111}}],
+"site":{"id":"site-77","domain":"news.example.com"},"user":{"id":"user-abc-123"}}"#;
+
 /// Requests measured after warm-up.
 const MEASURED_REQUESTS: u64 = 1000;
 /// The regression bound: the measured figure (see ARCHITECTURE.md) plus nothing. Lower it
 /// when the path allocates less.
 const ALLOCATIONS_PER_REQUEST_MAX: u64 = 16;
 
+fn measure(body: &'static [u8], expected_status: u16) -> f64 {
+    let executor = glommio::LocalExecutorBuilder::default()
+        .io_memory(128 * 1024)
+        .make()
+        .expect("executor");
+    executor.run(async move {
+        let config = Config::default();
+        let (senders, _receivers) = MeshBuilder::<ShardMessage, Full>::full(1, 16)
+            .join()
+            .await
+            .expect("mesh");
+        let currencies = CurrencyTable::from_config(&config.currency);
+        let catalog = Rc::new(Catalog::build(&demo(), &currencies));
+        let signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).expect("signer");
+        let context = Rc::new(ConnectionContext::new(
+            HttpLimits::default(),
+            Rc::new(ShardStats::new(0)),
+        ));
+        let handler = ShardHandler::new(
+            context.clone(),
+            &config,
+            catalog,
+            currencies,
+            signer,
+            senders,
+        );
+        let mut response = Response::default();
+        let mut output = Vec::new();
+        let request = Request {
+            method: Method::Post,
+            path: "/openrtb2/auction",
+            query: "",
+            body,
+        };
+        for _ in 0..100 {
+            response.reset();
+            handler.handle(request, &mut response).await;
+            output.clear();
+            write_response(&mut output, &response, true, false);
+            context.stats.record(
+                response.endpoint,
+                response.status,
+                Duration::from_micros(10),
+            );
+        }
+        assert_eq!(
+            response.status,
+            expected_status,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        let before = ALLOCATIONS.with(Cell::get);
+        for _ in 0..MEASURED_REQUESTS {
+            response.reset();
+            handler.handle(request, &mut response).await;
+            output.clear();
+            write_response(&mut output, &response, true, false);
+            context.stats.record(
+                response.endpoint,
+                response.status,
+                Duration::from_micros(10),
+            );
+        }
+        let allocations = ALLOCATIONS.with(Cell::get) - before;
+        allocations as f64 / MEASURED_REQUESTS as f64
+    })
+}
+
 #[test]
 fn auction_path_allocations_per_request() {
-    let context = Rc::new(ConnectionContext::new(
-        HttpLimits::default(),
-        Rc::new(ShardStats::new(0)),
-    ));
-    let handler = ShardHandler::new(context.clone());
-    let mut response = Response::default();
-    let mut output = Vec::new();
-    let request = Request {
-        method: Method::Post,
-        path: "/openrtb2/auction",
-        query: "",
-        body: BANNER_REQUEST,
-    };
-    let serve = |response: &mut Response, output: &mut Vec<u8>| {
-        response.reset();
-        futures_lite::future::block_on(handler.handle(request, response));
-        output.clear();
-        write_response(output, response, true, false);
-        context.stats.record(
-            response.endpoint,
-            response.status,
-            Duration::from_micros(10),
+    let no_bid = measure(NO_BID_REQUEST, 204);
+    let bid = measure(BANNER_REQUEST, 200);
+    println!("auction path: {no_bid:.2} heap allocations per no-bid request, {bid:.2} per request with a bid");
+    for per_request in [no_bid, bid] {
+        assert!(
+            per_request <= ALLOCATIONS_PER_REQUEST_MAX as f64,
+            "{per_request} allocations per request, bound {ALLOCATIONS_PER_REQUEST_MAX}"
         );
-    };
-    for _ in 0..100 {
-        serve(&mut response, &mut output);
     }
-    assert_eq!(
-        response.status,
-        204,
-        "{}",
-        String::from_utf8_lossy(&response.body)
-    );
-    let before = ALLOCATIONS.with(Cell::get);
-    for _ in 0..MEASURED_REQUESTS {
-        serve(&mut response, &mut output);
-    }
-    let allocations = ALLOCATIONS.with(Cell::get) - before;
-    let per_request = allocations as f64 / MEASURED_REQUESTS as f64;
-    println!("auction path: {per_request:.2} heap allocations per request ({allocations} over {MEASURED_REQUESTS})");
-    assert!(
-        allocations <= ALLOCATIONS_PER_REQUEST_MAX * MEASURED_REQUESTS,
-        "{per_request} allocations per request, bound {ALLOCATIONS_PER_REQUEST_MAX}"
-    );
 }

@@ -82,7 +82,12 @@ fn sigterm_finishes_the_request_in_flight_and_exits_zero() {
     );
     client.send(&body[10..]);
     let response = client.read_response().expect("in-flight request answered");
-    assert_eq!(response.status, 204);
+    // The demo campaigns may bid (200) or not (204); either is a complete answer.
+    assert!(
+        matches!(response.status, 200 | 204),
+        "status {}",
+        response.status
+    );
     assert_eq!(response.header("connection"), Some("close"));
     assert!(wait_exit(&mut child).success());
 }

@@ -6,6 +6,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use adshard::campaign::CampaignData;
 use adshard::config::Config;
 use adshard::server::{self, ServerHandle};
 
@@ -17,14 +18,23 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// One shard on a free loopback port unless `configure` says otherwise.
+    /// One shard on a free loopback port unless `configure` says otherwise, with no campaigns:
+    /// every valid bid request is a no-bid (204), so HTTP behaviour is tested alone.
     pub fn start(configure: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_with_campaigns(configure, CampaignData::default())
+    }
+
+    /// Like `start`, serving `campaigns`.
+    pub fn start_with_campaigns(
+        configure: impl FnOnce(&mut Config),
+        campaigns: CampaignData,
+    ) -> TestServer {
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".parse().unwrap();
         config.server.admin_listen = "127.0.0.1:0".parse().unwrap();
         config.server.shards = 1;
         configure(&mut config);
-        let handle = server::start(config).expect("server starts");
+        let handle = server::start_with(config, campaigns).expect("server starts");
         let addr = handle.listen_addr();
         let admin = handle.admin_addr();
         TestServer {

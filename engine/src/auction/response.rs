@@ -1,0 +1,318 @@
+//! The OpenRTB 2.6 bid response, written straight into the connection's response buffer.
+//!
+//! No serde tree and no intermediate strings per bid beyond a reused markup scratch: the
+//! response is a handful of fields per winner, escaped with serde_json's string writer. The
+//! markup gets our tracking: the landing page's occurrences become our click redirect, a
+//! banner gets an impression pixel, a VAST document gets an `<Impression>` element; `nurl`
+//! and `burl` point at our own `/win` and `/imp` with `${AUCTION_PRICE}` for the exchange to
+//! fill in.
+
+use std::io::Write as _;
+
+use super::{CampaignSource, Winner};
+use crate::campaign::{Creative, CreativeFormat};
+use crate::http::write_json_string;
+use crate::openrtb::{AdRequest, Currency};
+
+/// The seat every internal campaign bids under.
+pub const SEAT: &str = "adshard";
+
+/// What the writer needs besides the winners.
+pub struct ResponseContext<'a> {
+    /// Base of our tracking URLs, without a trailing slash.
+    pub public_url: &'a str,
+    pub currency: Currency,
+}
+
+/// Appends `micros` as a decimal currency amount ("1.5", "0.03", "2").
+pub fn write_micros(out: &mut Vec<u8>, micros: i64) {
+    let negative = micros < 0;
+    let magnitude = micros.unsigned_abs();
+    let (units, fraction) = (magnitude / 1_000_000, magnitude % 1_000_000);
+    if negative {
+        out.push(b'-');
+    }
+    let _ = write!(out, "{units}");
+    if fraction != 0 {
+        let mut digits = [b'0'; 6];
+        let mut rest = fraction;
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        let len = 6 - digits.iter().rev().take_while(|d| **d == b'0').count();
+        out.push(b'.');
+        out.extend_from_slice(&digits[..len]);
+    }
+}
+
+/// The tracking URLs of one bid.
+fn push_url(out: &mut String, public_url: &str, path: &str, token: &str) {
+    out.push_str(public_url);
+    out.push_str(path);
+    out.push_str("?t=");
+    out.push_str(token);
+}
+
+/// Builds the markup with our click redirect and impression tracking into `adm`.
+pub fn build_markup(creative: &Creative, public_url: &str, token: &str, adm: &mut String) {
+    adm.clear();
+    let markup = creative.markup.as_str();
+    let landing = creative.landing_page.as_str();
+    // Where a VAST document gets its <Impression>: right inside the first <InLine> or
+    // <Wrapper> element.
+    let impression_at = match creative.format {
+        CreativeFormat::Video | CreativeFormat::Audio => markup
+            .find("<InLine")
+            .or_else(|| markup.find("<Wrapper"))
+            .and_then(|open| markup[open..].find('>').map(|close| open + close + 1)),
+        CreativeFormat::Banner | CreativeFormat::Native => None,
+    };
+    let (head, tail) = markup.split_at(impression_at.unwrap_or(markup.len()));
+    push_redirected(adm, head, landing, public_url, token);
+    if impression_at.is_some() {
+        adm.push_str("<Impression><![CDATA[");
+        push_url(adm, public_url, "/imp", token);
+        adm.push_str("]]></Impression>");
+    }
+    push_redirected(adm, tail, landing, public_url, token);
+    if creative.format == CreativeFormat::Banner {
+        adm.push_str("<img src=\"");
+        push_url(adm, public_url, "/imp", token);
+        adm.push_str("\" width=\"1\" height=\"1\" style=\"display:none\" alt=\"\">");
+    }
+}
+
+/// Copies `markup` into `adm` with every occurrence of the landing page replaced by our click
+/// redirect, which answers 302 to that landing page after counting the click. In HTML the
+/// landing page's `&` is usually written `&amp;`; both spellings match.
+fn push_redirected(adm: &mut String, markup: &str, landing: &str, public_url: &str, token: &str) {
+    let bytes = markup.as_bytes();
+    let mut copied = 0;
+    let mut at = 0;
+    while !landing.is_empty() && at < bytes.len() {
+        match landing_len_at(&bytes[at..], landing.as_bytes()) {
+            Some(len) => {
+                adm.push_str(&markup[copied..at]);
+                push_url(adm, public_url, "/click", token);
+                at += len;
+                copied = at;
+            }
+            None => at += 1,
+        }
+    }
+    adm.push_str(&markup[copied..]);
+}
+
+/// The length of `markup`'s prefix that spells `landing`, with `&` also matching `&amp;`.
+fn landing_len_at(markup: &[u8], landing: &[u8]) -> Option<usize> {
+    let mut len = 0;
+    for &byte in landing {
+        let rest = markup.get(len..)?;
+        if byte == b'&' && rest.starts_with(b"&amp;") {
+            len += 5;
+        } else if rest.first() == Some(&byte) {
+            len += 1;
+        } else {
+            return None;
+        }
+    }
+    Some(len)
+}
+
+/// OpenRTB 2.6 `mtype` of a creative.
+fn mtype(format: CreativeFormat) -> u8 {
+    match format {
+        CreativeFormat::Banner => 1,
+        CreativeFormat::Video => 2,
+        CreativeFormat::Audio => 3,
+        CreativeFormat::Native => 4,
+    }
+}
+
+/// Writes the bid response for `winners` into `out` (cleared first). `token` appends the
+/// signed tracking token of a winner; `adm` and `url` are reused scratch strings.
+#[allow(clippy::too_many_arguments)]
+pub fn write_bid_response(
+    out: &mut Vec<u8>,
+    request: &AdRequest,
+    winners: &[Winner],
+    source: &dyn CampaignSource,
+    context: &ResponseContext<'_>,
+    token: &mut dyn FnMut(&Winner, &mut String),
+    token_scratch: &mut String,
+    adm: &mut String,
+    url: &mut String,
+) {
+    out.clear();
+    out.extend_from_slice(b"{\"id\":");
+    write_json_string(out, &request.id);
+    out.extend_from_slice(b",\"cur\":");
+    write_json_string(out, context.currency.as_str());
+    out.extend_from_slice(b",\"seatbid\":[{\"seat\":\"");
+    out.extend_from_slice(SEAT.as_bytes());
+    out.extend_from_slice(b"\",\"bid\":[");
+    for (winner_idx, winner) in winners.iter().enumerate() {
+        let campaign = source.campaign(winner.campaign_idx);
+        let Some(creative) = campaign.creatives.get(winner.creative_idx) else {
+            debug_assert!(false, "winner names a creative its campaign does not have");
+            continue;
+        };
+        let Some(imp) = request.imps().get(winner.imp_idx) else {
+            debug_assert!(
+                false,
+                "winner names an impression the request does not have"
+            );
+            continue;
+        };
+        token_scratch.clear();
+        token(winner, token_scratch);
+        if winner_idx > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"id\":");
+        url.clear();
+        url.push_str(&campaign.id);
+        url.push(':');
+        url.push_str(request.text(imp.id));
+        write_json_string(out, url);
+        out.extend_from_slice(b",\"impid\":");
+        write_json_string(out, request.text(imp.id));
+        out.extend_from_slice(b",\"price\":");
+        write_micros(out, winner.price_micros);
+        out.extend_from_slice(b",\"adid\":");
+        write_json_string(out, &creative.id);
+        out.extend_from_slice(b",\"crid\":");
+        write_json_string(out, &creative.id);
+        out.extend_from_slice(b",\"cid\":");
+        write_json_string(out, &campaign.id);
+        out.extend_from_slice(b",\"adomain\":[");
+        write_json_string(out, &campaign.adomain);
+        out.push(b']');
+        if !creative.categories.is_empty() {
+            out.extend_from_slice(b",\"cat\":[");
+            for (category_idx, category) in creative.categories.iter().enumerate() {
+                if category_idx > 0 {
+                    out.push(b',');
+                }
+                write_json_string(out, category);
+            }
+            out.push(b']');
+        }
+        if !creative.attributes.is_empty() {
+            out.extend_from_slice(b",\"attr\":[");
+            for (attribute_idx, attribute) in creative.attributes.iter().enumerate() {
+                if attribute_idx > 0 {
+                    out.push(b',');
+                }
+                let _ = write!(out, "{attribute}");
+            }
+            out.push(b']');
+        }
+        if creative.w > 0 && creative.h > 0 {
+            let _ = write!(out, ",\"w\":{},\"h\":{}", creative.w, creative.h);
+        }
+        let _ = write!(out, ",\"mtype\":{}", mtype(creative.format));
+        out.extend_from_slice(b",\"nurl\":");
+        url.clear();
+        push_url(url, context.public_url, "/win", token_scratch);
+        url.push_str("&p=${AUCTION_PRICE}");
+        write_json_string(out, url);
+        out.extend_from_slice(b",\"burl\":");
+        url.clear();
+        push_url(url, context.public_url, "/imp", token_scratch);
+        url.push_str("&p=${AUCTION_PRICE}");
+        write_json_string(out, url);
+        build_markup(creative, context.public_url, token_scratch, adm);
+        out.extend_from_slice(b",\"adm\":");
+        write_json_string(out, adm);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}]}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_print_as_decimals() {
+        for (micros, text) in [
+            (0, "0"),
+            (30_000, "0.03"),
+            (1_500_000, "1.5"),
+            (2_000_000, "2"),
+            (1, "0.000001"),
+            (-250_000, "-0.25"),
+        ] {
+            let mut out = Vec::new();
+            write_micros(&mut out, micros);
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+        }
+    }
+
+    fn creative(format: CreativeFormat, markup: &str) -> Creative {
+        Creative {
+            id: "cr".into(),
+            format,
+            w: 300,
+            h: 250,
+            markup: markup.into(),
+            mimes: vec![],
+            duration_s: 0,
+            categories: vec![],
+            attributes: vec![],
+            landing_page: "https://brand.example/landing".into(),
+            secure: true,
+        }
+    }
+
+    #[test]
+    fn banner_markup_gets_click_redirect_and_pixel() {
+        let mut adm = String::new();
+        let banner = creative(
+            CreativeFormat::Banner,
+            r#"<a href="https://brand.example/landing"><img src="x.png"></a>"#,
+        );
+        build_markup(&banner, "http://ads.test", "TOK", &mut adm);
+        assert_eq!(
+            adm,
+            r#"<a href="http://ads.test/click?t=TOK"><img src="x.png"></a><img src="http://ads.test/imp?t=TOK" width="1" height="1" style="display:none" alt="">"#
+        );
+    }
+
+    #[test]
+    fn html_escaped_landing_page_is_redirected_too() {
+        let mut adm = String::new();
+        let mut banner = creative(
+            CreativeFormat::Banner,
+            r#"<a href="https://b.example/?a=1&amp;b=2">x</a>"#,
+        );
+        banner.landing_page = "https://b.example/?a=1&b=2".into();
+        build_markup(&banner, "http://ads.test", "TOK", &mut adm);
+        assert!(
+            adm.starts_with(r#"<a href="http://ads.test/click?t=TOK">x</a>"#),
+            "{adm}"
+        );
+    }
+
+    #[test]
+    fn vast_markup_gets_impression_element() {
+        let mut adm = String::new();
+        let video = creative(
+            CreativeFormat::Video,
+            "<VAST version=\"4.0\"><Ad><InLine><AdSystem>a</AdSystem><ClickThrough>https://brand.example/landing</ClickThrough></InLine></Ad></VAST>",
+        );
+        build_markup(&video, "http://ads.test", "TOK", &mut adm);
+        assert!(
+            adm.contains(
+                "<InLine><Impression><![CDATA[http://ads.test/imp?t=TOK]]></Impression><AdSystem>"
+            ),
+            "{adm}"
+        );
+        assert!(
+            adm.contains("<ClickThrough>http://ads.test/click?t=TOK</ClickThrough>"),
+            "{adm}"
+        );
+    }
+}

@@ -1,0 +1,564 @@
+//! Signed tracking tokens: what the server puts in the `nurl`, `burl`, pixel and click URLs of a
+//! winning bid, and checks again when the exchange or the browser calls back.
+//!
+//! A token is `base64url(payload || tag)` without padding. The payload holds the claims of one
+//! bid in a fixed binary layout; the tag is HMAC-SHA256 over a domain label and the payload,
+//! truncated to [`TAG_BYTES`]. One token per bid serves all three events: the event kind comes
+//! from the URL path, so the response carries one token instead of three, and deduplication
+//! keys on (kind, tag) (see [`super::dedupe`]).
+//!
+//! Payload layout, integers little-endian:
+//!
+//! | bytes | field |
+//! | --- | --- |
+//! | 1 | format version, [`FORMAT_VERSION`] |
+//! | 1 | buyer kind: 1 campaign, 2 bidder |
+//! | 8 | `issued_unix_s`, i64 |
+//! | 8 | `price_micros`, i64 |
+//! | 3 | currency, ISO-4217 upper-case letters |
+//! | 1 + n | `request_id`, length-prefixed |
+//! | 1 + n | `imp_id`, length-prefixed |
+//! | 1 + n | `buyer_id`, length-prefixed |
+//! | 1 + n | `creative_id`, length-prefixed |
+//!
+//! The landing page of a click is not in the token: the server looks it up from its catalog by
+//! campaign and creative, so tokens stay short and a token can only ever redirect to a page an
+//! advertiser configured (no open redirect).
+//!
+//! Everything here is pure and synchronous; signing and verifying use stack buffers and the
+//! caller's reused `String` and [`TokenScratch`], so neither allocates after warm-up.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::base64url;
+use crate::openrtb::Currency;
+
+/// Longest id of any kind (request, imp, buyer, creative) a token carries, in bytes. OpenRTB
+/// ids are usually UUIDs (36 bytes) or shorter; 128 leaves room for long exchange ids while
+/// keeping the worst token under 800 characters, short enough for any URL limit we meet.
+pub const ID_BYTES_MAX: usize = 128;
+/// Ids must not be empty: an empty id is a bug upstream and would make the catalog lookup of a
+/// click ambiguous.
+pub const ID_BYTES_MIN: usize = 1;
+/// Bytes of HMAC-SHA256 output kept. 128 bits leave a forger a 2^-128 chance per guess (and
+/// every guess costs a request we rate-limit and count), which NIST SP 800-107 allows for
+/// truncated HMAC; the other 16 bytes would add 22 characters to each of the four URLs of a
+/// bid for no practical gain.
+pub const TAG_BYTES: usize = 16;
+/// Shortest secret accepted: 32 bytes (256 bits) is SHA-256's output size, the key length
+/// RFC 2104 recommends; a shorter secret would be the weakest link of the scheme.
+pub const SECRET_BYTES_MIN: usize = 32;
+/// How far in the future an issue time may lie, in seconds, before a token is refused as
+/// [`TokenError::FromTheFuture`]. The signer and the verifier can be different servers of a
+/// fleet (the exchange calls whichever the load balancer picks); NTP keeps them well within a
+/// second, and a minute absorbs a badly synchronised host without letting a token live much
+/// longer than its TTL.
+pub const CLOCK_SKEW_S_MAX: i64 = 60;
+/// First byte of every payload. A new layout gets a new version so old and new servers can
+/// tell each other's tokens apart during a rolling upgrade.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Fed to the MAC before the payload so that a tag made here cannot be replayed as a MAC of
+/// another protocol that shares the secret by mistake (and vice versa).
+const MAC_DOMAIN_LABEL: &[u8] = b"adshard/tracking-token/v1\0";
+
+/// Number of length-prefixed ids in a payload.
+const N_IDS: usize = 4;
+/// Payload bytes besides the ids: version, buyer kind, issue time, price, currency and one
+/// length byte per id.
+const FIXED_BYTES: usize = 1 + 1 + 8 + 8 + 3 + N_IDS;
+/// Largest payload: every id at [`ID_BYTES_MAX`].
+pub const PAYLOAD_BYTES_MAX: usize = FIXED_BYTES + N_IDS * ID_BYTES_MAX;
+/// Largest decoded token, payload and tag.
+pub const TOKEN_BYTES_MAX: usize = PAYLOAD_BYTES_MAX + TAG_BYTES;
+/// Smallest decoded token: every id at [`ID_BYTES_MIN`].
+const TOKEN_BYTES_MIN: usize = FIXED_BYTES + N_IDS * ID_BYTES_MIN + TAG_BYTES;
+/// Longest token text [`TokenSigner::sign`] appends; anything longer is refused unread.
+pub const TOKEN_CHARS_MAX: usize = base64url::encoded_len(TOKEN_BYTES_MAX);
+/// Shortest token text that can be valid.
+pub const TOKEN_CHARS_MIN: usize = base64url::encoded_len(TOKEN_BYTES_MIN);
+
+// Each id length must fit its one-byte prefix.
+const _: () = assert!(ID_BYTES_MAX <= u8::MAX as usize);
+const _: () = assert!(ID_BYTES_MIN >= 1 && ID_BYTES_MIN <= ID_BYTES_MAX);
+// The tag must be a non-empty prefix of SHA-256's 32 bytes, and at least 128 bits.
+const _: () = assert!(TAG_BYTES >= 16 && TAG_BYTES <= 32);
+// The worst token must stay far below common URL limits (2 KiB for old browsers and proxies),
+// since the click URL also carries our host and path.
+const _: () = assert!(TOKEN_CHARS_MAX <= 1024);
+
+/// Who is paid for (and owns the creative of) the bid: one of our campaigns, or an external
+/// bidder. Signed, so a campaign and a bidder that happen to share an id never share tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BuyerKind {
+    Campaign,
+    Bidder,
+}
+
+impl BuyerKind {
+    fn code(self) -> u8 {
+        match self {
+            BuyerKind::Campaign => 1,
+            BuyerKind::Bidder => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<BuyerKind> {
+        match code {
+            1 => Some(BuyerKind::Campaign),
+            2 => Some(BuyerKind::Bidder),
+            _ => None,
+        }
+    }
+}
+
+/// What a token vouches for: one winning bid of one impression of one auction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackingClaims<'a> {
+    /// The bid request's `id`.
+    pub request_id: &'a str,
+    /// The `imp.id` the bid is for.
+    pub imp_id: &'a str,
+    pub buyer_kind: BuyerKind,
+    /// Campaign id for [`BuyerKind::Campaign`], bidder id for [`BuyerKind::Bidder`].
+    pub buyer_id: &'a str,
+    /// Our creative id (or the bidder's `crid`); with `buyer_id` it finds the landing page.
+    pub creative_id: &'a str,
+    /// The bid price (CPM) in micro-units of `currency`; the most a win can cost.
+    pub price_micros: i64,
+    pub currency: Currency,
+    /// When the server answered the auction, Unix seconds; the TTL counts from here.
+    pub issued_unix_s: i64,
+}
+
+/// Which id of [`TrackingClaims`] an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdField {
+    RequestId,
+    ImpId,
+    BuyerId,
+    CreativeId,
+}
+
+impl fmt::Display for IdField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdField::RequestId => "request_id",
+            IdField::ImpId => "imp_id",
+            IdField::BuyerId => "buyer_id",
+            IdField::CreativeId => "creative_id",
+        })
+    }
+}
+
+/// Why claims cannot be signed. The auction path drops the bid (it could not be tracked, so it
+/// could not be billed) and counts the reason; a long id usually comes from the exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimsError {
+    #[error("{field} is empty")]
+    IdEmpty { field: IdField },
+    #[error("{field} is {len_bytes} bytes, over the {ID_BYTES_MAX} a tracking token carries")]
+    IdTooLong { field: IdField, len_bytes: usize },
+    #[error("price_micros {price_micros} is negative")]
+    PriceNegative { price_micros: i64 },
+}
+
+/// Why a secret cannot sign tokens. Raised when the config is loaded, never on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "tracking secret is {len_bytes} bytes; at least {SECRET_BYTES_MIN} random bytes are needed"
+)]
+pub struct SecretTooShort {
+    pub len_bytes: usize,
+}
+
+/// How a token that is not even a candidate is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MalformedReason {
+    /// Fewer characters than the smallest token (includes the empty string).
+    TooShort,
+    /// More characters than [`TOKEN_CHARS_MAX`].
+    TooLong,
+    /// Not canonical unpadded base64url.
+    NotBase64,
+    /// A format version this server does not know.
+    UnknownVersion,
+    /// The signature holds but the payload does not parse: only a bug or a leaked secret can
+    /// produce this, so it deserves an alert rather than a counter.
+    BadLayout,
+}
+
+/// Why a token is refused. The caller answers 403 and counts [`TokenError::label`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("malformed token ({reason:?})")]
+    Malformed { reason: MalformedReason },
+    /// Forged, altered, or signed with another secret.
+    #[error("token signature does not match")]
+    BadSignature,
+    #[error("token is {age_s} s old, over its TTL of {ttl_s} s")]
+    Expired { age_s: i64, ttl_s: u64 },
+    #[error("token is issued {ahead_s} s in the future, over the {CLOCK_SKEW_S_MAX} s of clock skew allowed")]
+    FromTheFuture { ahead_s: i64 },
+}
+
+impl TokenError {
+    /// A stable name for metrics labels.
+    pub fn label(&self) -> &'static str {
+        match self {
+            TokenError::Malformed { .. } => "malformed",
+            TokenError::BadSignature => "bad_signature",
+            TokenError::Expired { .. } => "expired",
+            TokenError::FromTheFuture { .. } => "from_the_future",
+        }
+    }
+}
+
+/// The truncated HMAC of a token. Unique per bid (up to a 2^-128 collision), unpredictable
+/// without the secret, and so a good deduplication and routing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenTag(pub [u8; TAG_BYTES]);
+
+/// A token whose signature and age checked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifiedToken<'a> {
+    /// The ids borrow from the [`TokenScratch`] given to [`TokenSigner::verify`].
+    pub claims: TrackingClaims<'a>,
+    pub tag: TokenTag,
+}
+
+/// Reused buffer that a verified token's ids borrow from; one per shard, since a shard
+/// verifies one token at a time.
+pub struct TokenScratch {
+    bytes: [u8; TOKEN_BYTES_MAX],
+}
+
+impl TokenScratch {
+    pub const fn new() -> TokenScratch {
+        TokenScratch {
+            bytes: [0; TOKEN_BYTES_MAX],
+        }
+    }
+}
+
+impl Default for TokenScratch {
+    fn default() -> Self {
+        TokenScratch::new()
+    }
+}
+
+impl fmt::Debug for TokenScratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenScratch")
+    }
+}
+
+/// Signs and verifies tokens with one secret. Cheap to clone (a few hundred bytes, no heap):
+/// give each shard its own.
+#[derive(Clone)]
+pub struct TokenSigner {
+    /// HMAC state with the key schedule done and the domain label fed; each token clones it,
+    /// which saves hashing the padded key twice per token.
+    keyed: Hmac<Sha256>,
+}
+
+impl fmt::Debug for TokenSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The state is derived from the secret: never print it.
+        f.write_str("TokenSigner { .. }")
+    }
+}
+
+impl TokenSigner {
+    /// A signer for `secret`, which must be at least [`SECRET_BYTES_MIN`] random bytes and the
+    /// same on every server that may receive the tracking calls.
+    pub fn new(secret: &[u8]) -> Result<TokenSigner, SecretTooShort> {
+        if secret.len() < SECRET_BYTES_MIN {
+            return Err(SecretTooShort {
+                len_bytes: secret.len(),
+            });
+        }
+        // HMAC takes keys of any length; this cannot fail, but an error is still not a panic.
+        let mut keyed =
+            <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| SecretTooShort {
+                len_bytes: secret.len(),
+            })?;
+        keyed.update(MAC_DOMAIN_LABEL);
+        Ok(TokenSigner { keyed })
+    }
+
+    /// Appends the token for `claims` to `out`. On error `out` is unchanged. Allocates only if
+    /// `out` has less than [`TOKEN_CHARS_MAX`] spare capacity.
+    pub fn sign(&self, claims: &TrackingClaims<'_>, out: &mut String) -> Result<(), ClaimsError> {
+        check_claims(claims)?;
+        let mut bytes = [0u8; TOKEN_BYTES_MAX];
+        let n_payload = write_payload(claims, &mut bytes);
+        let tag = self.tag(&bytes[..n_payload]);
+        let n_bytes = n_payload + TAG_BYTES;
+        bytes[n_payload..n_bytes].copy_from_slice(&tag);
+
+        let mut chars = [0u8; TOKEN_CHARS_MAX];
+        let n_chars = base64url::encode(&bytes[..n_bytes], &mut chars);
+        // The alphabet is ASCII, so each byte is one char.
+        out.extend(chars[..n_chars].iter().map(|&byte| char::from(byte)));
+        Ok(())
+    }
+
+    /// Checks `token` (as found in the query string) at `now_unix_s` against a lifetime of
+    /// `ttl_s` seconds, and returns its claims. The signature is checked before anything in
+    /// the payload is believed, and compared in constant time.
+    pub fn verify<'s>(
+        &self,
+        token: &str,
+        now_unix_s: i64,
+        ttl_s: u64,
+        scratch: &'s mut TokenScratch,
+    ) -> Result<VerifiedToken<'s>, TokenError> {
+        let malformed = |reason| TokenError::Malformed { reason };
+        if token.len() < TOKEN_CHARS_MIN {
+            return Err(malformed(MalformedReason::TooShort));
+        }
+        if token.len() > TOKEN_CHARS_MAX {
+            return Err(malformed(MalformedReason::TooLong));
+        }
+        let n_bytes = base64url::decode(token.as_bytes(), &mut scratch.bytes)
+            .ok_or(malformed(MalformedReason::NotBase64))?;
+        let scratch: &'s TokenScratch = scratch;
+        let bytes = &scratch.bytes[..n_bytes];
+        let (payload, tag) = bytes
+            .split_at_checked(n_bytes.saturating_sub(TAG_BYTES))
+            .ok_or(malformed(MalformedReason::TooShort))?;
+        if tag.len() != TAG_BYTES || payload.len() < FIXED_BYTES {
+            return Err(malformed(MalformedReason::TooShort));
+        }
+        if payload.first() != Some(&FORMAT_VERSION) {
+            return Err(malformed(MalformedReason::UnknownVersion));
+        }
+
+        let mut mac = self.keyed.clone();
+        mac.update(payload);
+        // Constant-time: `verify_truncated_left` compares with `subtle`, so the time taken
+        // does not tell a forger how many leading bytes of a guess were right.
+        mac.verify_truncated_left(tag)
+            .map_err(|_| TokenError::BadSignature)?;
+
+        let claims = read_payload(payload).ok_or(malformed(MalformedReason::BadLayout))?;
+        let mut tag_bytes = [0u8; TAG_BYTES];
+        tag_bytes.copy_from_slice(tag);
+
+        // i128: neither a hostile clock nor a huge TTL can overflow.
+        let age_s = i128::from(now_unix_s) - i128::from(claims.issued_unix_s);
+        let saturate = |seconds: i128| i64::try_from(seconds).unwrap_or(i64::MAX);
+        if -age_s > i128::from(CLOCK_SKEW_S_MAX) {
+            return Err(TokenError::FromTheFuture {
+                ahead_s: saturate(-age_s),
+            });
+        }
+        if age_s > i128::from(ttl_s) {
+            return Err(TokenError::Expired {
+                age_s: saturate(age_s),
+                ttl_s,
+            });
+        }
+        Ok(VerifiedToken {
+            claims,
+            tag: TokenTag(tag_bytes),
+        })
+    }
+
+    fn tag(&self, payload: &[u8]) -> [u8; TAG_BYTES] {
+        let mut mac = self.keyed.clone();
+        mac.update(payload);
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0u8; TAG_BYTES];
+        tag.copy_from_slice(&full[..TAG_BYTES]);
+        tag
+    }
+}
+
+fn check_claims(claims: &TrackingClaims<'_>) -> Result<(), ClaimsError> {
+    for (field, id) in [
+        (IdField::RequestId, claims.request_id),
+        (IdField::ImpId, claims.imp_id),
+        (IdField::BuyerId, claims.buyer_id),
+        (IdField::CreativeId, claims.creative_id),
+    ] {
+        if id.len() < ID_BYTES_MIN {
+            return Err(ClaimsError::IdEmpty { field });
+        }
+        if id.len() > ID_BYTES_MAX {
+            return Err(ClaimsError::IdTooLong {
+                field,
+                len_bytes: id.len(),
+            });
+        }
+    }
+    if claims.price_micros < 0 {
+        return Err(ClaimsError::PriceNegative {
+            price_micros: claims.price_micros,
+        });
+    }
+    Ok(())
+}
+
+/// Writes the payload of checked `claims` into `bytes` and returns its length.
+fn write_payload(claims: &TrackingClaims<'_>, bytes: &mut [u8; TOKEN_BYTES_MAX]) -> usize {
+    let mut writer = Writer { bytes, len: 0 };
+    writer.put(&[FORMAT_VERSION, claims.buyer_kind.code()]);
+    writer.put(&claims.issued_unix_s.to_le_bytes());
+    writer.put(&claims.price_micros.to_le_bytes());
+    writer.put(claims.currency.as_str().as_bytes());
+    for id in [
+        claims.request_id,
+        claims.imp_id,
+        claims.buyer_id,
+        claims.creative_id,
+    ] {
+        // `check_claims` bounded the length to ID_BYTES_MAX, which fits a byte.
+        writer.put(&[id.len() as u8]);
+        writer.put(id.as_bytes());
+    }
+    debug_assert!(writer.len <= PAYLOAD_BYTES_MAX);
+    writer.len
+}
+
+struct Writer<'b> {
+    bytes: &'b mut [u8; TOKEN_BYTES_MAX],
+    len: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, source: &[u8]) {
+        // Sizes are bounded by constants checked at compile time; the `if let` only keeps an
+        // impossible overflow from panicking.
+        if let Some(slot) = self.bytes.get_mut(self.len..self.len + source.len()) {
+            slot.copy_from_slice(source);
+            self.len += source.len();
+        } else {
+            debug_assert!(false, "payload over TOKEN_BYTES_MAX");
+        }
+    }
+}
+
+/// Parses a payload whose signature already checked out; `None` if it does not follow the
+/// layout exactly (no trailing bytes).
+fn read_payload(payload: &[u8]) -> Option<TrackingClaims<'_>> {
+    let mut reader = Reader { rest: payload };
+    let [version, buyer_code] = reader.array::<2>()?;
+    debug_assert_eq!(version, FORMAT_VERSION);
+    let buyer_kind = BuyerKind::from_code(buyer_code)?;
+    let issued_unix_s = i64::from_le_bytes(reader.array()?);
+    let price_micros = i64::from_le_bytes(reader.array()?);
+    let currency_code: [u8; 3] = reader.array()?;
+    let currency = Currency::parse(std::str::from_utf8(&currency_code).ok()?)?;
+    let request_id = reader.id()?;
+    let imp_id = reader.id()?;
+    let buyer_id = reader.id()?;
+    let creative_id = reader.id()?;
+    if !reader.rest.is_empty() {
+        return None;
+    }
+    let claims = TrackingClaims {
+        request_id,
+        imp_id,
+        buyer_kind,
+        buyer_id,
+        creative_id,
+        price_micros,
+        currency,
+        issued_unix_s,
+    };
+    // We only sign valid claims; re-checking costs little and keeps the two sides honest.
+    check_claims(&claims).ok()?;
+    Some(claims)
+}
+
+struct Reader<'p> {
+    rest: &'p [u8],
+}
+
+impl<'p> Reader<'p> {
+    fn take(&mut self, n_bytes: usize) -> Option<&'p [u8]> {
+        let (head, rest) = self.rest.split_at_checked(n_bytes)?;
+        self.rest = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn id(&mut self) -> Option<&'p str> {
+        let [len] = self.array::<1>()?;
+        std::str::from_utf8(self.take(usize::from(len))?).ok()
+    }
+}
+
+/// The raw value of the `t` parameter of a tracking URL's query (the part after `?`). `None`
+/// when it is missing or given more than once: with two tokens, which one a proxy, a log
+/// reader and this server would each pick is a guess, so none is picked.
+pub fn token_from_query(query: &str) -> Option<&str> {
+    query_param(query, "t")
+}
+
+/// The raw value of the `p` parameter: the clearing price the exchange substituted for
+/// `${AUCTION_PRICE}`, in the exchange's format (often a decimal CPM, sometimes encrypted).
+/// `None` when missing or repeated, as for [`token_from_query`].
+pub fn price_from_query(query: &str) -> Option<&str> {
+    query_param(query, "p")
+}
+
+fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    let mut found = None;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == name {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(value);
+        }
+    }
+    found
+}
+
+/// Longest clearing price text [`price_micros_from_decimal`] reads; a CPM needs a dozen.
+pub const PRICE_CHARS_MAX: usize = 32;
+/// Decimal places of a micro-unit.
+const MICROS_DIGITS: usize = 6;
+
+/// Parses a cleartext decimal CPM such as `1.25` into micro-units. Digits past the sixth
+/// decimal are dropped (a micro is below any currency's smallest unit). `None` for anything
+/// else: a sign, an exponent, an unsubstituted `${AUCTION_PRICE}`, an encrypted price, a value
+/// over `i64` micros, or text over [`PRICE_CHARS_MAX`]. The caller must still cap the result
+/// at the signed bid price: `p` is not covered by the signature.
+pub fn price_micros_from_decimal(raw: &str) -> Option<i64> {
+    if raw.len() > PRICE_CHARS_MAX {
+        return None;
+    }
+    let (units, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    if units.is_empty() || (raw.contains('.') && fraction.is_empty()) {
+        return None;
+    }
+    let all_digits = |text: &str| text.bytes().all(|byte| byte.is_ascii_digit());
+    if !all_digits(units) || !all_digits(fraction) {
+        return None;
+    }
+    let mut micros: i64 = 0;
+    for byte in units.bytes() {
+        micros = micros
+            .checked_mul(10)?
+            .checked_add(i64::from(byte - b'0'))?;
+    }
+    let mut fraction_digits = fraction.bytes().chain(std::iter::repeat(b'0'));
+    for _ in 0..MICROS_DIGITS {
+        let byte = fraction_digits.next().unwrap_or(b'0');
+        micros = micros
+            .checked_mul(10)?
+            .checked_add(i64::from(byte - b'0'))?;
+    }
+    Some(micros)
+}

@@ -1,0 +1,101 @@
+//! Signing a tracking token, verifying one, and asking the dedupe window about an event
+//! allocate nothing after warm-up: they run on every auction and every tracking call. A
+//! counting global allocator measures this thread's allocations.
+//!
+//! This file holds a single test so that no other test shares the measurement (the counter is
+//! per thread anyway).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use adshard::openrtb::Currency;
+use adshard::tracking::dedupe::{DedupeKey, DedupeWindow};
+use adshard::tracking::token::{
+    token_from_query, BuyerKind, TokenScratch, TokenSigner, TrackingClaims, TOKEN_CHARS_MAX,
+};
+use adshard::tracking::EventKind;
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts, in a
+// const-initialized thread-local without destructor, so counting never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+fn allocations_during(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+const ISSUED_UNIX_S: i64 = 1_700_000_000;
+const TTL_S: u64 = 3_600;
+const MEASURED_EVENTS: i64 = 1_000;
+
+#[test]
+fn sign_verify_and_dedupe_allocate_nothing_after_warm_up() {
+    let signer = TokenSigner::new(b"adshard tracking test secret 32b").expect("secret");
+    let request_ids: Vec<String> = (0..MEASURED_EVENTS)
+        .map(|n| format!("9f8e7d6c-5b4a-4392-8170-{n:012}"))
+        .collect();
+    let mut url = String::with_capacity(64 + TOKEN_CHARS_MAX);
+    let mut scratch = TokenScratch::new();
+    // Smaller than the events measured, so eviction is measured too.
+    let mut window = DedupeWindow::with_capacity(256);
+
+    // The counter works: a measurement that allocates is seen.
+    assert_eq!(allocations_during(|| drop(String::with_capacity(1))), 1);
+
+    let allocations = allocations_during(|| {
+        for (n, request_id) in (0..MEASURED_EVENTS).zip(&request_ids) {
+            let claims = TrackingClaims {
+                request_id,
+                imp_id: "1",
+                buyer_kind: BuyerKind::Campaign,
+                buyer_id: "cmp-42",
+                creative_id: "cr-7",
+                price_micros: 2_500_000 + n,
+                currency: Currency::USD,
+                issued_unix_s: ISSUED_UNIX_S + n,
+            };
+            url.clear();
+            url.push_str("t=");
+            signer.sign(&claims, &mut url).expect("valid claims");
+            url.push_str("&p=1.25");
+
+            let token = token_from_query(&url).expect("has t");
+            let verified = signer
+                .verify(token, ISSUED_UNIX_S + n, TTL_S, &mut scratch)
+                .expect("verifies");
+            assert_eq!(verified.claims.request_id, request_id.as_str());
+            for kind in [EventKind::Win, EventKind::Impression, EventKind::Win] {
+                window.first_seen(DedupeKey::new(kind, &verified.tag), ISSUED_UNIX_S + n);
+            }
+        }
+    });
+    println!("{allocations} allocations for {MEASURED_EVENTS} sign + verify + 3 dedupe lookups");
+    assert_eq!(allocations, 0, "tracking path allocated after warm-up");
+}

@@ -1,0 +1,271 @@
+//! `/win`, `/imp` and `/click` on a real server: tokens from a real auction are counted once
+//! however often and wherever (which shard) they come back; forged, altered and expired tokens
+//! get 403 and are counted; a click redirects to the landing page.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use adshard::campaign::data::demo;
+use adshard::openrtb::Currency;
+use adshard::server::DEMO_TRACKING_SECRET;
+use adshard::tracking::{BuyerKind, TokenSigner, TrackingClaims};
+use common::{Client, TestServer};
+
+/// A 300x250 banner request the demo's always-on campaign bids on.
+const BANNER: &str = r#"{"id":"track-1","imp":[{"id":"1","bidfloor":0.03,"banner":{"w":300,"h":250}}],
+"site":{"id":"s1","domain":"www.foobar.com","page":"http://www.foobar.com/1234.html"},"user":{"id":"u1"}}"#;
+
+struct Bid {
+    token: String,
+    campaign: String,
+    price_micros: i64,
+    adm: String,
+}
+
+fn auction(server: &TestServer) -> Bid {
+    let mut client = server.connect();
+    let response = client.post("/openrtb2/auction", BANNER.as_bytes());
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let json = response.json();
+    assert_eq!(json["id"], "track-1");
+    assert_eq!(json["cur"], "USD");
+    let bid = &json["seatbid"][0]["bid"][0];
+    assert_eq!(bid["impid"], "1");
+    let nurl = bid["nurl"].as_str().unwrap();
+    assert!(nurl.ends_with("&p=${AUCTION_PRICE}"), "{nurl}");
+    let token = nurl
+        .split("t=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let price = bid["price"].as_f64().unwrap();
+    Bid {
+        token,
+        campaign: bid["cid"].as_str().unwrap().to_string(),
+        price_micros: (price * 1e6).round() as i64,
+        adm: bid["adm"].as_str().unwrap().to_string(),
+    }
+}
+
+/// Polls the metrics until `name{labels} == want` (events cross shards asynchronously).
+fn wait_metric(server: &TestServer, name: &str, labels: &[&str], want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = server.metric_sum(name, labels);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}{labels:?} is {got}, want {want}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn impression_counted_once_across_connections_and_shards() {
+    let server = TestServer::start_with_campaigns(|config| config.server.shards = 2, demo());
+    let bid = auction(&server);
+    assert!(
+        bid.adm.contains(&format!("/imp?t={}", bid.token)),
+        "pixel in markup: {}",
+        bid.adm
+    );
+    // The pixel and the billing notice of one bid, each fired many times on fresh
+    // connections, which the kernel spreads over both shards.
+    for path in ["/imp", "/imp", "/imp"] {
+        for _ in 0..8 {
+            let mut client = server.connect();
+            let response = client.get(&format!("{path}?t={}&p=${{AUCTION_PRICE}}", bid.token));
+            assert_eq!(response.status, 200);
+            assert_eq!(response.header("content-type"), Some("image/gif"));
+        }
+    }
+    let campaign = format!("campaign=\"{}\"", bid.campaign);
+    wait_metric(
+        &server,
+        "adshard_tracking_requests_total",
+        &["event=\"imp\"", "outcome=\"duplicate\""],
+        23,
+    );
+    wait_metric(
+        &server,
+        "adshard_campaign_events_total",
+        &[&campaign, "event=\"impression\""],
+        1,
+    );
+    wait_metric(
+        &server,
+        "adshard_campaign_events_total",
+        &[&campaign, "event=\"bid\""],
+        1,
+    );
+    // Spend: one impression at a CPM price costs a thousandth of it.
+    wait_metric(
+        &server,
+        "adshard_campaign_spend_micros_total",
+        &[&campaign],
+        (bid.price_micros / 1000) as u64,
+    );
+}
+
+#[test]
+fn win_notice_counted_once() {
+    let server = TestServer::start_with_campaigns(|_| {}, demo());
+    let bid = auction(&server);
+    let mut client = server.connect();
+    assert_eq!(
+        client.get(&format!("/win?t={}&p=0.035", bid.token)).status,
+        204
+    );
+    assert_eq!(
+        client.get(&format!("/win?t={}&p=0.035", bid.token)).status,
+        204
+    );
+    let campaign = format!("campaign=\"{}\"", bid.campaign);
+    wait_metric(
+        &server,
+        "adshard_campaign_events_total",
+        &[&campaign, "event=\"win\""],
+        1,
+    );
+    wait_metric(
+        &server,
+        "adshard_tracking_requests_total",
+        &["event=\"win\"", "outcome=\"duplicate\""],
+        1,
+    );
+}
+
+#[test]
+fn click_redirects_to_the_landing_page() {
+    let server = TestServer::start_with_campaigns(|_| {}, demo());
+    let bid = auction(&server);
+    let click_url = format!("/click?t={}", bid.token);
+    assert!(
+        bid.adm.contains(&click_url),
+        "click redirect in markup: {}",
+        bid.adm
+    );
+    let mut client = server.connect();
+    let response = client.get(&click_url);
+    assert_eq!(response.status, 302);
+    let landing = response.header("location").expect("Location").to_string();
+    let data = demo();
+    let campaign = data
+        .campaigns
+        .iter()
+        .find(|c| c.id == bid.campaign)
+        .unwrap();
+    assert!(
+        campaign.creatives.iter().any(|c| c.landing_page == landing),
+        "{landing}"
+    );
+    let campaign_label = format!("campaign=\"{}\"", bid.campaign);
+    wait_metric(
+        &server,
+        "adshard_campaign_events_total",
+        &[&campaign_label, "event=\"click\""],
+        1,
+    );
+}
+
+#[test]
+fn forged_altered_and_missing_tokens_get_403_and_change_nothing() {
+    let server = TestServer::start_with_campaigns(|_| {}, demo());
+    let bid = auction(&server);
+    let mut client = server.connect();
+    let mut altered = bid.token.clone().into_bytes();
+    let last = altered.len() - 5;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let other_secret = TokenSigner::new(&[7u8; 32]).unwrap();
+    let mut forged = String::new();
+    other_secret
+        .sign(&claims(&bid.campaign, now()), &mut forged)
+        .unwrap();
+    for (query, outcome) in [
+        (format!("t={altered}"), "forged"),
+        (format!("t={forged}"), "forged"),
+        ("t=garbage!!".to_string(), "malformed"),
+        (String::new(), "malformed"),
+    ] {
+        for path in ["/imp", "/win", "/click"] {
+            let response = client.get(&format!("{path}?{query}"));
+            assert_eq!(response.status, 403, "{path}?{query}");
+            assert!(response.json()["error"].as_str().is_some());
+        }
+        assert!(
+            server.metric_sum(
+                "adshard_tracking_requests_total",
+                &[&format!("outcome=\"{outcome}\"")]
+            ) >= 3
+        );
+    }
+    let campaign = format!("campaign=\"{}\"", bid.campaign);
+    assert_eq!(
+        server.metric_sum(
+            "adshard_campaign_events_total",
+            &[&campaign, "event=\"impression\""]
+        ),
+        0
+    );
+    assert_eq!(
+        server.metric_sum("adshard_campaign_spend_micros_total", &[&campaign]),
+        0
+    );
+}
+
+#[test]
+fn expired_token_gets_403() {
+    let server =
+        TestServer::start_with_campaigns(|config| config.tracking.token_ttl_s = 60, demo());
+    let bid = auction(&server);
+    let signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).unwrap();
+    let mut expired = String::new();
+    signer
+        .sign(&claims(&bid.campaign, now() - 3600), &mut expired)
+        .unwrap();
+    let mut client = Client::connect(server.addr);
+    assert_eq!(client.get(&format!("/imp?t={expired}")).status, 403);
+    assert_eq!(
+        server.metric_sum("adshard_tracking_requests_total", &["outcome=\"expired\""]),
+        1
+    );
+    // The same claims signed now are accepted: only the age made the difference.
+    let mut fresh = String::new();
+    signer
+        .sign(&claims(&bid.campaign, now()), &mut fresh)
+        .unwrap();
+    assert_eq!(client.get(&format!("/imp?t={fresh}")).status, 200);
+}
+
+fn claims(campaign: &str, issued_unix_s: i64) -> TrackingClaims<'_> {
+    TrackingClaims {
+        request_id: "track-1",
+        imp_id: "1",
+        buyer_kind: BuyerKind::Campaign,
+        buyer_id: campaign,
+        creative_id: "acme-spring-300x250",
+        price_micros: 40_000,
+        currency: Currency::USD,
+        issued_unix_s,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}

@@ -1,0 +1,425 @@
+//! Tracking tokens are accepted only as signed, only within their lifetime, and refused without
+//! a panic whatever else arrives in the query string: altered, forged, truncated, oversized or
+//! random. A fixed test vector pins the wire format, since tokens outlive a deploy.
+
+use adshard::openrtb::Currency;
+use adshard::tracking::token::{
+    price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, ClaimsError, IdField,
+    MalformedReason, TokenError, TokenScratch, TokenSigner, TrackingClaims, CLOCK_SKEW_S_MAX,
+    ID_BYTES_MAX, TOKEN_CHARS_MAX, TOKEN_CHARS_MIN,
+};
+use proptest::prelude::*;
+
+const SECRET: &[u8; 32] = b"adshard tracking test secret 32b";
+const OTHER_SECRET: &[u8; 32] = b"another secret, thirty-two bytes";
+const ISSUED_UNIX_S: i64 = 1_700_000_000;
+const TTL_S: u64 = 3_600;
+
+/// Computed independently (Python's hmac and base64 modules) from the layout in
+/// `tracking::token`'s doc: a change here breaks every token in flight during a deploy.
+const TEST_VECTOR_TOKEN: &str = "AQEA8VNlAAAAAKAlJgAAAAAAVVNEJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgRjci03hmrzofgwtFng09RPZXUsVw";
+
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn signer() -> TokenSigner {
+    TokenSigner::new(SECRET).expect("32-byte secret")
+}
+
+fn claims() -> TrackingClaims<'static> {
+    TrackingClaims {
+        request_id: "9f8e7d6c-5b4a-4392-8170-a1b2c3d4e5f6",
+        imp_id: "1",
+        buyer_kind: BuyerKind::Campaign,
+        buyer_id: "cmp-42",
+        creative_id: "cr-7",
+        price_micros: 2_500_000,
+        currency: Currency::USD,
+        issued_unix_s: ISSUED_UNIX_S,
+    }
+}
+
+fn sign(claims: &TrackingClaims<'_>) -> String {
+    let mut token = String::new();
+    signer().sign(claims, &mut token).expect("valid claims");
+    token
+}
+
+fn verify(token: &str, now_unix_s: i64) -> Result<(), TokenError> {
+    let mut scratch = TokenScratch::new();
+    signer()
+        .verify(token, now_unix_s, TTL_S, &mut scratch)
+        .map(|_| ())
+}
+
+#[test]
+fn round_trip_returns_the_signed_claims() {
+    let token = sign(&claims());
+    let mut scratch = TokenScratch::new();
+    let verified = signer()
+        .verify(&token, ISSUED_UNIX_S + 10, TTL_S, &mut scratch)
+        .expect("fresh token verifies");
+    assert_eq!(verified.claims, claims());
+
+    let bidder = TrackingClaims {
+        buyer_kind: BuyerKind::Bidder,
+        currency: Currency::parse("eur").expect("code"),
+        request_id: "ид-запроса-✓",
+        price_micros: 0,
+        ..claims()
+    };
+    let token = sign(&bidder);
+    let verified = signer()
+        .verify(&token, ISSUED_UNIX_S, TTL_S, &mut scratch)
+        .expect("verifies");
+    assert_eq!(verified.claims, bidder);
+}
+
+#[test]
+fn sign_appends_to_the_reused_string() {
+    let mut out = String::from("/imp?t=");
+    signer().sign(&claims(), &mut out).expect("valid");
+    assert_eq!(out, format!("/imp?t={TEST_VECTOR_TOKEN}"));
+}
+
+#[test]
+fn known_test_vector() {
+    let token = sign(&claims());
+    println!("typical token: {} characters", token.len());
+    assert_eq!(token, TEST_VECTOR_TOKEN);
+    assert_eq!(token.len(), 118);
+}
+
+#[test]
+fn tag_is_the_same_for_equal_claims_and_differs_otherwise() {
+    let mut scratch = TokenScratch::new();
+    let tag = |claims: &TrackingClaims<'_>, scratch: &mut TokenScratch| {
+        signer()
+            .verify(&sign(claims), ISSUED_UNIX_S, TTL_S, scratch)
+            .expect("verifies")
+            .tag
+    };
+    let first = tag(&claims(), &mut scratch);
+    assert_eq!(first, tag(&claims(), &mut scratch));
+    let other_imp = TrackingClaims {
+        imp_id: "2",
+        ..claims()
+    };
+    assert_ne!(first, tag(&other_imp, &mut scratch));
+}
+
+#[test]
+fn every_single_byte_alteration_is_refused() {
+    let token = sign(&claims());
+    // Every other alphabet character, plus bytes a URL or a careless proxy might introduce.
+    let replacements: Vec<u8> = ALPHABET.iter().copied().chain(*b"=+/.% \0~").collect();
+    let mut n_checked = 0;
+    for position in 0..token.len() {
+        for &replacement in &replacements {
+            let mut altered = token.clone().into_bytes();
+            if altered[position] == replacement {
+                continue;
+            }
+            altered[position] = replacement;
+            let altered = String::from_utf8(altered).expect("ascii");
+            assert!(
+                verify(&altered, ISSUED_UNIX_S).is_err(),
+                "altered at {position} to {:?} verified",
+                char::from(replacement)
+            );
+            n_checked += 1;
+        }
+    }
+    assert!(n_checked > 7_000, "{n_checked}");
+}
+
+#[test]
+fn another_secret_is_refused() {
+    let mut token = String::new();
+    TokenSigner::new(OTHER_SECRET)
+        .expect("secret")
+        .sign(&claims(), &mut token)
+        .expect("valid");
+    assert_eq!(verify(&token, ISSUED_UNIX_S), Err(TokenError::BadSignature));
+}
+
+#[test]
+fn short_secret_is_refused() {
+    let error = TokenSigner::new(&SECRET[..31]).expect_err("short");
+    assert_eq!(error.len_bytes, 31);
+    assert!(TokenSigner::new(b"").is_err());
+}
+
+#[test]
+fn lifetime_bounds() {
+    let token = sign(&claims());
+    let ttl_s = TTL_S as i64;
+    for (now_unix_s, expected) in [
+        (ISSUED_UNIX_S, Ok(())),
+        (ISSUED_UNIX_S + ttl_s, Ok(())),
+        (
+            ISSUED_UNIX_S + ttl_s + 1,
+            Err(TokenError::Expired {
+                age_s: ttl_s + 1,
+                ttl_s: TTL_S,
+            }),
+        ),
+        (
+            i64::MAX,
+            Err(TokenError::Expired {
+                age_s: i64::MAX - ISSUED_UNIX_S,
+                ttl_s: TTL_S,
+            }),
+        ),
+        (ISSUED_UNIX_S - CLOCK_SKEW_S_MAX, Ok(())),
+        (
+            ISSUED_UNIX_S - CLOCK_SKEW_S_MAX - 1,
+            Err(TokenError::FromTheFuture {
+                ahead_s: CLOCK_SKEW_S_MAX + 1,
+            }),
+        ),
+        (
+            i64::MIN,
+            Err(TokenError::FromTheFuture { ahead_s: i64::MAX }),
+        ),
+    ] {
+        assert_eq!(verify(&token, now_unix_s), expected, "now {now_unix_s}");
+    }
+    // A TTL of zero accepts only the issuing second (and the skew before it).
+    let mut scratch = TokenScratch::new();
+    assert!(signer()
+        .verify(&token, ISSUED_UNIX_S, 0, &mut scratch)
+        .is_ok());
+    assert!(signer()
+        .verify(&token, ISSUED_UNIX_S + 1, 0, &mut scratch)
+        .is_err());
+    assert!(signer()
+        .verify(&token, ISSUED_UNIX_S, u64::MAX, &mut scratch)
+        .is_ok());
+}
+
+#[test]
+fn malformed_inputs_are_refused() {
+    let token = sign(&claims());
+    let malformed = |reason| Err(TokenError::Malformed { reason });
+    let huge = "A".repeat(1 << 20);
+    let over = "A".repeat(TOKEN_CHARS_MAX + 1);
+    let padded = format!("{token}==");
+    let bad_char = format!("{}!{}", &token[..10], &token[11..]);
+    let bad_version = format!("Ag{}", &token[2..]);
+    for (input, expected) in [
+        ("", malformed(MalformedReason::TooShort)),
+        ("t", malformed(MalformedReason::TooShort)),
+        (&huge[..], malformed(MalformedReason::TooLong)),
+        (&over[..], malformed(MalformedReason::TooLong)),
+        (&padded[..], malformed(MalformedReason::NotBase64)),
+        (&bad_char[..], malformed(MalformedReason::NotBase64)),
+        (&bad_version[..], malformed(MalformedReason::UnknownVersion)),
+    ] {
+        assert_eq!(
+            verify(input, ISSUED_UNIX_S),
+            expected,
+            "{:?}",
+            &input[..input.len().min(40)]
+        );
+    }
+    // Every truncation and every extension of a valid token.
+    for len in 0..token.len() {
+        assert!(
+            verify(&token[..len], ISSUED_UNIX_S).is_err(),
+            "prefix {len}"
+        );
+    }
+    for suffix in ["A", "AA", "AAA", "AAAA", "-_-_"] {
+        assert!(verify(&format!("{token}{suffix}"), ISSUED_UNIX_S).is_err());
+    }
+    // A valid token of the standard alphabet is not ours.
+    let standard = token.replace('-', "+").replace('_', "/");
+    if standard != token {
+        assert!(verify(&standard, ISSUED_UNIX_S).is_err());
+    }
+    // Multi-byte UTF-8 must not trip any byte-index slicing.
+    let unicode = "é".repeat(TOKEN_CHARS_MIN);
+    assert!(verify(&unicode, ISSUED_UNIX_S).is_err());
+}
+
+#[test]
+fn claims_are_bounded_at_signing() {
+    let long_id = "x".repeat(ID_BYTES_MAX + 1);
+    let max_id = "y".repeat(ID_BYTES_MAX);
+    let cases = [
+        (
+            TrackingClaims {
+                request_id: &long_id,
+                ..claims()
+            },
+            Err(ClaimsError::IdTooLong {
+                field: IdField::RequestId,
+                len_bytes: ID_BYTES_MAX + 1,
+            }),
+        ),
+        (
+            TrackingClaims {
+                creative_id: &long_id,
+                ..claims()
+            },
+            Err(ClaimsError::IdTooLong {
+                field: IdField::CreativeId,
+                len_bytes: ID_BYTES_MAX + 1,
+            }),
+        ),
+        (
+            TrackingClaims {
+                imp_id: "",
+                ..claims()
+            },
+            Err(ClaimsError::IdEmpty {
+                field: IdField::ImpId,
+            }),
+        ),
+        (
+            TrackingClaims {
+                buyer_id: "",
+                ..claims()
+            },
+            Err(ClaimsError::IdEmpty {
+                field: IdField::BuyerId,
+            }),
+        ),
+        (
+            TrackingClaims {
+                price_micros: -1,
+                ..claims()
+            },
+            Err(ClaimsError::PriceNegative { price_micros: -1 }),
+        ),
+    ];
+    for (claims, expected) in cases {
+        let mut out = String::from("kept");
+        assert_eq!(signer().sign(&claims, &mut out), expected);
+        assert_eq!(out, "kept", "nothing appended on error");
+    }
+
+    let largest = TrackingClaims {
+        request_id: &max_id,
+        imp_id: &max_id,
+        buyer_id: &max_id,
+        creative_id: &max_id,
+        price_micros: i64::MAX,
+        ..claims()
+    };
+    let token = sign(&largest);
+    assert_eq!(token.len(), TOKEN_CHARS_MAX);
+    let mut scratch = TokenScratch::new();
+    let verified = signer()
+        .verify(&token, ISSUED_UNIX_S, TTL_S, &mut scratch)
+        .expect("largest token verifies");
+    assert_eq!(verified.claims, largest);
+
+    let smallest = TrackingClaims {
+        request_id: "r",
+        imp_id: "i",
+        buyer_id: "b",
+        creative_id: "c",
+        ..claims()
+    };
+    assert_eq!(sign(&smallest).len(), TOKEN_CHARS_MIN);
+}
+
+#[test]
+fn query_parameters() {
+    for (query, token, price) in [
+        ("t=abc&p=1.25", Some("abc"), Some("1.25")),
+        ("p=1.25&t=abc", Some("abc"), Some("1.25")),
+        ("t=abc", Some("abc"), None),
+        ("t=", Some(""), None),
+        ("t", Some(""), None),
+        ("", None, None),
+        ("tt=abc&pp=1", None, None),
+        ("x=1&t=abc&y=2", Some("abc"), None),
+        ("t=a&t=b", None, None),
+        (
+            "t=abc&p=${AUCTION_PRICE}",
+            Some("abc"),
+            Some("${AUCTION_PRICE}"),
+        ),
+        ("t=a=b", Some("a=b"), None),
+        ("&&t=abc&&", Some("abc"), None),
+    ] {
+        assert_eq!(token_from_query(query), token, "{query}");
+        assert_eq!(price_from_query(query), price, "{query}");
+    }
+}
+
+#[test]
+fn clearing_price_decimals() {
+    for (raw, expected) in [
+        ("1.25", Some(1_250_000)),
+        ("0", Some(0)),
+        ("2", Some(2_000_000)),
+        ("0.000001", Some(1)),
+        ("0.0000019", Some(1)),
+        ("10.5", Some(10_500_000)),
+        ("9223372036854.775807", Some(i64::MAX)),
+        ("9223372036854.775808", None),
+        ("", None),
+        (".5", None),
+        ("1.", None),
+        ("-1", None),
+        ("+1", None),
+        ("1e3", None),
+        ("1.2.3", None),
+        ("${AUCTION_PRICE}", None),
+        ("%24%7BAUCTION_PRICE%7D", None),
+        ("WEp8wQAEWXsAAAAAAAA", None),
+        ("1 ", None),
+        ("١", None),
+    ] {
+        assert_eq!(price_micros_from_decimal(raw), expected, "{raw:?}");
+    }
+    assert_eq!(price_micros_from_decimal(&"1".repeat(40)), None);
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_strings_never_verify(input in any::<String>()) {
+        prop_assert!(verify(&input, ISSUED_UNIX_S).is_err());
+    }
+
+    #[test]
+    fn arbitrary_base64url_never_verifies(
+        input in proptest::collection::vec(proptest::sample::select(ALPHABET.to_vec()),
+            TOKEN_CHARS_MIN..=TOKEN_CHARS_MAX)
+    ) {
+        // Most of these decode and reach the MAC check, unlike arbitrary strings.
+        let input = String::from_utf8(input).expect("ascii");
+        prop_assert!(verify(&input, ISSUED_UNIX_S).is_err());
+    }
+
+    #[test]
+    fn arbitrary_claims_round_trip(
+        request_id in "\\PC{1,32}",
+        imp_id in "[0-9a-z]{1,8}",
+        buyer_id in "\\PC{1,32}",
+        creative_id in "[ -~]{1,128}",
+        price_micros in 0..=i64::MAX,
+        issued_unix_s in any::<i64>(),
+        bidder in any::<bool>(),
+    ) {
+        let claims = TrackingClaims {
+            request_id: &request_id,
+            imp_id: &imp_id,
+            buyer_kind: if bidder { BuyerKind::Bidder } else { BuyerKind::Campaign },
+            buyer_id: &buyer_id,
+            creative_id: &creative_id,
+            price_micros,
+            currency: Currency::USD,
+            issued_unix_s,
+        };
+        let token = sign(&claims);
+        prop_assert!(token.len() <= TOKEN_CHARS_MAX);
+        prop_assert!(token.bytes().all(|byte| ALPHABET.contains(&byte)));
+        let mut scratch = TokenScratch::new();
+        let verified = signer().verify(&token, issued_unix_s, TTL_S, &mut scratch);
+        prop_assert_eq!(verified.map(|v| v.claims), Ok(claims));
+    }
+}

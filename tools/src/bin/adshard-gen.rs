@@ -1,0 +1,76 @@
+//! `adshard-gen`: seeded, reproducible campaign data files and bid-request traffic for load
+//! tests, benchmarks and demos. The same command with the same seed writes the same bytes.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use adshard_tools::campaigns::{write_campaigns, CampaignsOptions};
+use adshard_tools::traffic::{write_traffic, TrafficOptions, USERS_DEFAULT};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "adshard-gen", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A campaign data file (JSON, the format `adshard` loads), one campaign per line.
+    Campaigns {
+        /// Number of campaigns (advertisers: one per ten campaigns).
+        #[arg(long)]
+        count: usize,
+        /// Seed of the generator: the same seed writes the same file.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// OpenRTB 2.6 bid requests, one JSON object per line.
+    Traffic {
+        /// Number of requests.
+        #[arg(long)]
+        count: usize,
+        /// Seed of the generator: the same seed writes the same requests.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Distinct users (Zipf-distributed: a few recur often).
+        #[arg(long, default_value_t = USERS_DEFAULT)]
+        users: usize,
+        /// Output file; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn output(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Campaigns { count, seed, out } => write_campaigns(
+            &CampaignsOptions { count, seed },
+            &mut output(out.as_ref())?,
+        ),
+        Command::Traffic {
+            count,
+            seed,
+            users,
+            out,
+        } => write_traffic(
+            &TrafficOptions { count, seed, users },
+            &mut output(out.as_ref())?,
+        ),
+    }
+}

@@ -1,0 +1,12 @@
+//! adshard's command-line tools, as a library so that their tests drive the same code as the
+//! binaries. Tools use only the engine's public API (`adshard::...`), like any other client.
+//!
+//! - `campaigns` and `traffic`: the seeded generators behind `adshard-gen`.
+//! - `pools`, `rng`, `zipf`: what both generators share, so generated campaigns target the
+//!   values generated traffic carries.
+
+pub mod campaigns;
+pub mod pools;
+pub mod rng;
+pub mod traffic;
+pub mod zipf;
