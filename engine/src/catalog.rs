@@ -9,6 +9,7 @@ use std::ops::ControlFlow;
 
 use hashbrown::HashMap;
 
+use crate::auction::response::MarkupTemplate;
 use crate::auction::CampaignSource;
 use crate::campaign::{Campaign, CampaignData, CampaignStatus, Creative};
 use crate::currency::CurrencyTable;
@@ -22,6 +23,10 @@ pub struct Catalog {
     campaigns: Vec<Campaign>,
     by_id: HashMap<String, u32>,
     index: TargetingIndex,
+    /// Pre-escaped markup of every creative: `templates[creative_starts[c] + k]` is creative
+    /// `k` of campaign `c`.
+    templates: Vec<MarkupTemplate>,
+    creative_starts: Vec<u32>,
     /// Per-lookup scratch of the index; the catalog is used by one request at a time.
     scratch: std::cell::RefCell<IndexScratch>,
 }
@@ -44,10 +49,19 @@ impl Catalog {
             .map(|(idx, c)| (c.id.clone(), idx as u32))
             .collect();
         let index = TargetingIndex::build(&campaigns);
+        let mut templates = Vec::new();
+        let mut creative_starts = Vec::with_capacity(campaigns.len() + 1);
+        for campaign in &campaigns {
+            creative_starts.push(templates.len() as u32);
+            templates.extend(campaign.creatives.iter().map(MarkupTemplate::build));
+        }
+        creative_starts.push(templates.len() as u32);
         Catalog {
             campaigns,
             by_id,
             index,
+            templates,
+            creative_starts,
             scratch: Default::default(),
         }
     }
@@ -95,5 +109,11 @@ impl CampaignSource for Catalog {
 
     fn creative_fits(&self, creative: &Creative, request: &AdRequest, imp: &Imp) -> bool {
         creative_fits(creative, request, imp)
+    }
+
+    fn markup_template(&self, campaign_idx: u32, creative_idx: usize) -> Option<&MarkupTemplate> {
+        let start = *self.creative_starts.get(campaign_idx as usize)? as usize;
+        let end = *self.creative_starts.get(campaign_idx as usize + 1)? as usize;
+        self.templates.get(start..end)?.get(creative_idx)
     }
 }

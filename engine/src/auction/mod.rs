@@ -40,6 +40,15 @@ pub trait CampaignSource {
     );
     /// Whether `creative` can serve `imp` (format, size, mimes, duration).
     fn creative_fits(&self, creative: &Creative, request: &AdRequest, imp: &Imp) -> bool;
+    /// The creative's pre-escaped markup, when the source keeps one (the catalog does); the
+    /// response builds it per request otherwise.
+    fn markup_template(
+        &self,
+        _campaign_idx: u32,
+        _creative_idx: usize,
+    ) -> Option<&response::MarkupTemplate> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -56,6 +56,25 @@ fn push_url(out: &mut String, public_url: &str, path: &str, token: &str) {
 
 /// Builds the markup with our click redirect and impression tracking into `adm`.
 pub fn build_markup(creative: &Creative, public_url: &str, token: &str, adm: &mut String) {
+    build_markup_with(
+        creative,
+        |hole, out: &mut String| {
+            let path = match hole {
+                Hole::Click => "/click",
+                Hole::Impression => "/imp",
+            };
+            push_url(out, public_url, path, token);
+        },
+        adm,
+    );
+}
+
+/// `build_markup` with the tracking URLs written by `url`.
+fn build_markup_with(
+    creative: &Creative,
+    mut url: impl FnMut(Hole, &mut String),
+    adm: &mut String,
+) {
     adm.clear();
     let markup = creative.markup.as_str();
     let landing = creative.landing_page.as_str();
@@ -69,24 +88,119 @@ pub fn build_markup(creative: &Creative, public_url: &str, token: &str, adm: &mu
         CreativeFormat::Banner | CreativeFormat::Native => None,
     };
     let (head, tail) = markup.split_at(impression_at.unwrap_or(markup.len()));
-    push_redirected(adm, head, landing, public_url, token);
+    push_redirected(adm, head, landing, &mut url);
     if impression_at.is_some() {
         adm.push_str("<Impression><![CDATA[");
-        push_url(adm, public_url, "/imp", token);
+        url(Hole::Impression, adm);
         adm.push_str("]]></Impression>");
     }
-    push_redirected(adm, tail, landing, public_url, token);
+    push_redirected(adm, tail, landing, &mut url);
     if creative.format == CreativeFormat::Banner {
         adm.push_str("<img src=\"");
-        push_url(adm, public_url, "/imp", token);
+        url(Hole::Impression, adm);
         adm.push_str("\" width=\"1\" height=\"1\" style=\"display:none\" alt=\"\">");
     }
+}
+
+/// A creative's markup, JSON-escaped once when the catalog is built, with holes where the
+/// per-bid tracking URLs go. Writing a bid's `adm` is then a few copies instead of scanning
+/// and escaping the whole markup per request: the tracking URLs are JSON-safe as they are
+/// (the public URL is checked once, the token is base64url).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MarkupTemplate {
+    /// The escaped markup with the holes cut out.
+    escaped: Vec<u8>,
+    /// (offset in `escaped`, what goes there), in offset order.
+    holes: Vec<(usize, Hole)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hole {
+    Click,
+    Impression,
+}
+
+impl MarkupTemplate {
+    /// Builds the template by running `build_markup` with a marker token and cutting the
+    /// markers out, so the template and `build_markup` cannot disagree.
+    pub fn build(creative: &Creative) -> MarkupTemplate {
+        // Neither marker can occur in markup we produce: they contain a NUL byte.
+        const CLICK: &str = "\u{0}CLICK\u{0}";
+        const IMPRESSION: &str = "\u{0}IMP\u{0}";
+        let mut adm = String::new();
+        build_markup_with(
+            creative,
+            |kind, out: &mut String| {
+                out.push_str(match kind {
+                    Hole::Click => CLICK,
+                    Hole::Impression => IMPRESSION,
+                })
+            },
+            &mut adm,
+        );
+        let mut template = MarkupTemplate::default();
+        let mut rest = adm.as_str();
+        loop {
+            let next = [
+                (rest.find(CLICK), Hole::Click, CLICK.len()),
+                (rest.find(IMPRESSION), Hole::Impression, IMPRESSION.len()),
+            ]
+            .into_iter()
+            .filter_map(|(at, hole, len)| Some((at?, hole, len)))
+            .min_by_key(|(at, _, _)| *at);
+            let Some((at, hole, len)) = next else { break };
+            push_escaped(&mut template.escaped, &rest[..at]);
+            template.holes.push((template.escaped.len(), hole));
+            rest = &rest[at + len..];
+        }
+        push_escaped(&mut template.escaped, rest);
+        template
+    }
+
+    /// Appends the markup as a JSON string literal, with `public_url` and `token` filling the
+    /// holes. Both must be JSON-safe (no quote, backslash or control character).
+    pub fn write_json(&self, out: &mut Vec<u8>, public_url: &str, token: &str) {
+        debug_assert!(json_safe(public_url) && json_safe(token));
+        out.push(b'"');
+        let mut copied = 0;
+        for (offset, hole) in &self.holes {
+            out.extend_from_slice(&self.escaped[copied..*offset]);
+            out.extend_from_slice(public_url.as_bytes());
+            out.extend_from_slice(match hole {
+                Hole::Click => b"/click?t=",
+                Hole::Impression => b"/imp?t=",
+            });
+            out.extend_from_slice(token.as_bytes());
+            copied = *offset;
+        }
+        out.extend_from_slice(&self.escaped[copied..]);
+        out.push(b'"');
+    }
+}
+
+/// True when `text` can go inside a JSON string literal without escaping.
+pub fn json_safe(text: &str) -> bool {
+    text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+/// `text` escaped for the inside of a JSON string literal (without the quotes).
+fn push_escaped(out: &mut Vec<u8>, text: &str) {
+    let start = out.len();
+    write_json_string(out, text);
+    // Drop the quotes serde_json wrote around it.
+    out.pop();
+    out.remove(start);
 }
 
 /// Copies `markup` into `adm` with every occurrence of the landing page replaced by our click
 /// redirect, which answers 302 to that landing page after counting the click. In HTML the
 /// landing page's `&` is usually written `&amp;`; both spellings match.
-fn push_redirected(adm: &mut String, markup: &str, landing: &str, public_url: &str, token: &str) {
+fn push_redirected(
+    adm: &mut String,
+    markup: &str,
+    landing: &str,
+    url: &mut impl FnMut(Hole, &mut String),
+) {
     let bytes = markup.as_bytes();
     let mut copied = 0;
     let mut at = 0;
@@ -94,7 +208,7 @@ fn push_redirected(adm: &mut String, markup: &str, landing: &str, public_url: &s
         match landing_len_at(&bytes[at..], landing.as_bytes()) {
             Some(len) => {
                 adm.push_str(&markup[copied..at]);
-                push_url(adm, public_url, "/click", token);
+                url(Hole::Click, adm);
                 at += len;
                 copied = at;
             }
@@ -223,9 +337,16 @@ pub fn write_bid_response(
         push_url(url, context.public_url, "/imp", token_scratch);
         url.push_str("&p=${AUCTION_PRICE}");
         write_json_string(out, url);
-        build_markup(creative, context.public_url, token_scratch, adm);
         out.extend_from_slice(b",\"adm\":");
-        write_json_string(out, adm);
+        match source.markup_template(winner.campaign_idx, winner.creative_idx) {
+            Some(template) if json_safe(context.public_url) => {
+                template.write_json(out, context.public_url, token_scratch)
+            }
+            _ => {
+                build_markup(creative, context.public_url, token_scratch, adm);
+                write_json_string(out, adm);
+            }
+        }
         out.push(b'}');
     }
     out.extend_from_slice(b"]}]}");
@@ -279,6 +400,31 @@ mod tests {
             adm,
             r#"<a href="http://ads.test/click?t=TOK"><img src="x.png"></a><img src="http://ads.test/imp?t=TOK" width="1" height="1" style="display:none" alt="">"#
         );
+    }
+
+    #[test]
+    fn template_writes_what_build_markup_and_escaping_write() {
+        let mut banner = creative(
+            CreativeFormat::Banner,
+            "<a href=\"https://brand.example/landing\">\"q\" \\ \u{1}</a>",
+        );
+        banner.landing_page = "https://brand.example/landing".into();
+        let video = creative(
+            CreativeFormat::Video,
+            "<VAST><Ad><InLine x=\"1\"><ClickThrough>https://brand.example/landing</ClickThrough></InLine></Ad></VAST>",
+        );
+        for creative in [banner, video] {
+            let mut adm = String::new();
+            build_markup(&creative, "http://ads.test", "TOK-_1", &mut adm);
+            let mut expected = Vec::new();
+            write_json_string(&mut expected, &adm);
+            let mut got = Vec::new();
+            MarkupTemplate::build(&creative).write_json(&mut got, "http://ads.test", "TOK-_1");
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
     }
 
     #[test]
