@@ -629,12 +629,19 @@ impl Handler for ShardHandler {
                 return;
             }
         };
-        let method_ok =
-            request.method == allowed || (allowed == Method::Get && request.method == Method::Head);
+        // HEAD is fine for health checks, but a HEAD on a tracking URL (a link prefetcher, a
+        // crawler) must not count as an event.
+        let tracking = matches!(
+            endpoint,
+            Endpoint::Win | Endpoint::Impression | Endpoint::Click
+        );
+        let method_ok = request.method == allowed
+            || (allowed == Method::Get && request.method == Method::Head && !tracking);
         if !method_ok {
             response.set_error(endpoint, 405, "method not allowed", "method");
             response.extra_headers.extend_from_slice(match allowed {
                 Method::Post => b"Allow: POST\r\n",
+                _ if tracking => b"Allow: GET\r\n",
                 _ => b"Allow: GET, HEAD\r\n",
             });
             return;

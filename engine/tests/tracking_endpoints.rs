@@ -212,6 +212,9 @@ fn forged_altered_and_missing_tokens_get_403_and_change_nothing() {
             ) >= 3
         );
     }
+    // A HEAD (a link prefetcher) on a valid tracking URL is refused and counts nothing.
+    client.send(format!("HEAD /imp?t={} HTTP/1.1\r\nHost: t\r\n\r\n", bid.token).as_bytes());
+    assert_eq!(client.read_head_response().unwrap().status, 405);
     let campaign = format!("campaign=\"{}\"", bid.campaign);
     assert_eq!(
         server.metric_sum(
