@@ -78,7 +78,7 @@ impl Rng {
         median * (sigma * self.normal()).exp()
     }
 
-    /// One element of a non-empty slice (the first when empty is impossible by construction).
+    /// One element, uniformly; `None` only for an empty slice.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         items.get(self.below(items.len() as u64) as usize)
     }

@@ -3,8 +3,9 @@
 //! shards only long enough for each to build its own `Catalog`.
 //!
 //! Money is integer micro-units of the campaign's currency; times are Unix seconds (UTC);
-//! text that is matched against requests (domains, bundles, OS, categories, segments, mimes)
-//! is stored lower-cased, so matching is case-insensitive by construction.
+//! text that is matched against requests is normalised when loaded: domains, bundles, OS,
+//! segments and MIME types lower-cased, regions and IAB categories upper-cased as OpenRTB
+//! writes them. The index and the auction still compare ASCII case-insensitively.
 
 use crate::openrtb::{CountryCode, Currency};
 

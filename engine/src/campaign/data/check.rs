@@ -8,6 +8,7 @@
 //! them. Lists are deduplicated, keeping the first occurrence, since a repeat means nothing.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use super::format::{
     AdvertiserJson, BudgetJson, CampaignJson, CreativeFormatJson, CreativeJson, DaypartJson,
@@ -36,6 +37,30 @@ const DEVICE_TYPES: std::ops::RangeInclusive<i64> = 1..=8;
 /// interaction).
 const CREATIVE_ATTRIBUTES: std::ops::RangeInclusive<i64> = 1..=17;
 
+/// Lists up to this long are deduplicated by a linear scan (quadratic, but cheaper than
+/// hashing for a handful of entries); longer ones through a hash set.
+const LINEAR_DEDUPE_ENTRIES_MAX: usize = 16;
+
+/// A creative's field path prefix (`creatives[3]`), formatted only when an issue needs it.
+#[derive(Clone, Copy)]
+struct CreativePath(usize);
+
+impl fmt::Display for CreativePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "creatives[{}]", self.0)
+    }
+}
+
+/// `creatives[3].markup`, formatted only when an issue needs it.
+#[derive(Clone, Copy)]
+struct MarkupPath(CreativePath);
+
+impl fmt::Display for MarkupPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.markup", self.0)
+    }
+}
+
 /// Day names of a daypart, in the bit order of `model::Daypart::days` (bit 0 = Monday).
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -59,7 +84,7 @@ pub(super) fn id_problem(id: &str) -> Option<String> {
 }
 
 /// Reports a bad id at `field`; true when the id is fine.
-pub(super) fn id(id: &str, field: &str, r: &mut Reporter<'_>) -> bool {
+pub(super) fn id(id: &str, field: &dyn fmt::Display, r: &mut Reporter<'_>) -> bool {
     match id_problem(id) {
         Some(reason) => {
             r.report(field, reason);
@@ -72,7 +97,7 @@ pub(super) fn id(id: &str, field: &str, r: &mut Reporter<'_>) -> bool {
 /// The advertiser's id was checked by the caller.
 pub(super) fn advertiser(json: AdvertiserJson, r: &mut Reporter<'_>) -> Option<Advertiser> {
     let n_before = r.n_reported;
-    id(&json.id, "id", r);
+    id(&json.id, &"id", r);
     if json.name.trim().is_empty() {
         r.report("name", "must not be empty");
     } else if json.name.len() > NAME_BYTES_MAX {
@@ -296,14 +321,14 @@ fn targeting(json: TargetingJson, r: &mut Reporter<'_>) -> Targeting {
     Targeting {
         countries: country_list(&countries, r),
         regions: text_list(
-            "targeting.regions",
+            &"targeting.regions",
             &regions,
             REGIONS_PER_CAMPAIGN_MAX,
             region,
             r,
         ),
         device_types: device_types_list(&device_types, r),
-        os: text_list("targeting.os", &os, OS_PER_CAMPAIGN_MAX, os_name, r),
+        os: text_list(&"targeting.os", &os, OS_PER_CAMPAIGN_MAX, os_name, r),
         domains: include_exclude("targeting.domains", &domains, host, r),
         bundles: include_exclude("targeting.bundles", &bundles, bundle, r),
         categories: include_exclude("targeting.categories", &categories, category, r),
@@ -314,7 +339,7 @@ fn targeting(json: TargetingJson, r: &mut Reporter<'_>) -> Targeting {
 
 /// Too many entries: reported once, and the list is not looked at further (a million bad
 /// entries would otherwise be a million issues).
-fn too_many(field: &str, n_entries: usize, max: usize, r: &mut Reporter<'_>) -> bool {
+fn too_many(field: &dyn fmt::Display, n_entries: usize, max: usize, r: &mut Reporter<'_>) -> bool {
     if n_entries > max {
         r.report(field, format!("has {n_entries} entries; at most {max}"));
         true
@@ -325,21 +350,28 @@ fn too_many(field: &str, n_entries: usize, max: usize, r: &mut Reporter<'_>) -> 
 
 /// Normalises each value, reporting the bad ones by index and dropping repeats.
 fn text_list(
-    field: &str,
+    field: &dyn fmt::Display,
     values: &[String],
     max: usize,
     normalise: fn(&str) -> Result<String, String>,
     r: &mut Reporter<'_>,
 ) -> Vec<String> {
-    if too_many(field, values.len(), max, r) {
+    if values.is_empty() || too_many(field, values.len(), max, r) {
         return Vec::new();
     }
-    let mut seen = HashSet::with_capacity(values.len());
-    let mut out = Vec::with_capacity(values.len());
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    // Short lists (nearly all) are deduplicated by a scan, which allocates nothing; long ones
+    // through a set of the values kept.
+    let mut seen: HashSet<String> = HashSet::new();
     for (value_idx, value) in values.iter().enumerate() {
         match normalise(value) {
             Ok(value) => {
-                if seen.insert(value.clone()) {
+                let repeat = if values.len() <= LINEAR_DEDUPE_ENTRIES_MAX {
+                    out.contains(&value)
+                } else {
+                    !seen.insert(value.clone())
+                };
+                if !repeat {
                     out.push(value);
                 }
             }
@@ -356,14 +388,14 @@ fn include_exclude(
     r: &mut Reporter<'_>,
 ) -> IncludeExclude {
     let include = text_list(
-        &format!("{field}.include"),
+        &format_args!("{field}.include"),
         &json.include,
         TARGETING_LIST_ENTRIES_MAX,
         normalise,
         r,
     );
     let exclude = text_list(
-        &format!("{field}.exclude"),
+        &format_args!("{field}.exclude"),
         &json.exclude,
         TARGETING_LIST_ENTRIES_MAX,
         normalise,
@@ -388,7 +420,7 @@ fn include_exclude(
 
 fn country_list(values: &[String], r: &mut Reporter<'_>) -> Vec<CountryCode> {
     const FIELD: &str = "targeting.countries";
-    if too_many(FIELD, values.len(), COUNTRIES_PER_CAMPAIGN_MAX, r) {
+    if too_many(&FIELD, values.len(), COUNTRIES_PER_CAMPAIGN_MAX, r) {
         return Vec::new();
     }
     let mut out: Vec<CountryCode> = Vec::with_capacity(values.len());
@@ -417,7 +449,7 @@ fn country_list(values: &[String], r: &mut Reporter<'_>) -> Vec<CountryCode> {
 
 fn device_types_list(values: &[i64], r: &mut Reporter<'_>) -> Vec<u8> {
     const FIELD: &str = "targeting.device_types";
-    if too_many(FIELD, values.len(), DEVICE_TYPES_PER_CAMPAIGN_MAX, r) {
+    if too_many(&FIELD, values.len(), DEVICE_TYPES_PER_CAMPAIGN_MAX, r) {
         return Vec::new();
     }
     let mut out: Vec<u8> = Vec::with_capacity(values.len());
@@ -441,7 +473,7 @@ fn device_types_list(values: &[i64], r: &mut Reporter<'_>) -> Vec<u8> {
 
 fn daypart_list(json: &[DaypartJson], r: &mut Reporter<'_>) -> Vec<Daypart> {
     const FIELD: &str = "targeting.dayparts";
-    if too_many(FIELD, json.len(), DAYPARTS_PER_CAMPAIGN_MAX, r) {
+    if too_many(&FIELD, json.len(), DAYPARTS_PER_CAMPAIGN_MAX, r) {
         return Vec::new();
     }
     let mut out = Vec::with_capacity(json.len());
@@ -455,7 +487,7 @@ fn daypart_list(json: &[DaypartJson], r: &mut Reporter<'_>) -> Vec<Daypart> {
             );
         }
         if too_many(
-            &format!("{FIELD}[{part_idx}].days"),
+            &format_args!("{FIELD}[{part_idx}].days"),
             part.days.len(),
             DAY_NAMES.len(),
             r,
@@ -514,13 +546,13 @@ fn creatives(json: Vec<CreativeJson>, r: &mut Reporter<'_>) -> Vec<Creative> {
         );
         return Vec::new();
     }
-    if too_many("creatives", json.len(), CREATIVES_PER_CAMPAIGN_MAX, r) {
+    if too_many(&"creatives", json.len(), CREATIVES_PER_CAMPAIGN_MAX, r) {
         return Vec::new();
     }
     let mut first_idx_by_id: HashMap<String, usize> = HashMap::with_capacity(json.len());
     let mut out = Vec::with_capacity(json.len());
     for (creative_idx, creative_json) in json.into_iter().enumerate() {
-        let path = format!("creatives[{creative_idx}]");
+        let path = CreativePath(creative_idx);
         if let Some(&first_idx) = first_idx_by_id.get(&creative_json.id) {
             r.report(
                 format_args!("{path}.id"),
@@ -532,7 +564,7 @@ fn creatives(json: Vec<CreativeJson>, r: &mut Reporter<'_>) -> Vec<Creative> {
         } else {
             first_idx_by_id.insert(creative_json.id.clone(), creative_idx);
         }
-        if let Some(creative) = creative(creative_json, &path, r) {
+        if let Some(creative) = creative(creative_json, path, r) {
             out.push(creative);
         }
     }
@@ -548,10 +580,10 @@ fn format_name(format: CreativeFormatJson) -> &'static str {
     }
 }
 
-fn creative(json: CreativeJson, path: &str, r: &mut Reporter<'_>) -> Option<Creative> {
+fn creative(json: CreativeJson, path: CreativePath, r: &mut Reporter<'_>) -> Option<Creative> {
     let n_before = r.n_reported;
     let kind = format_name(json.format);
-    id(&json.id, &format!("{path}.id"), r);
+    id(&json.id, &format_args!("{path}.id"), r);
     let is_media = matches!(
         json.format,
         CreativeFormatJson::Video | CreativeFormatJson::Audio
@@ -598,7 +630,7 @@ fn creative(json: CreativeJson, path: &str, r: &mut Reporter<'_>) -> Option<Crea
     markup(&json.markup, json.format, path, r);
 
     let mimes = text_list(
-        &format!("{path}.mimes"),
+        &format_args!("{path}.mimes"),
         &json.mimes,
         CREATIVE_LIST_ENTRIES_MAX,
         mime,
@@ -640,7 +672,7 @@ fn creative(json: CreativeJson, path: &str, r: &mut Reporter<'_>) -> Option<Crea
     };
 
     let categories = text_list(
-        &format!("{path}.categories"),
+        &format_args!("{path}.categories"),
         &json.categories,
         CREATIVE_LIST_ENTRIES_MAX,
         category,
@@ -649,7 +681,7 @@ fn creative(json: CreativeJson, path: &str, r: &mut Reporter<'_>) -> Option<Crea
 
     let mut attributes: Vec<u16> = Vec::with_capacity(json.attributes.len());
     if !too_many(
-        &format!("{path}.attributes"),
+        &format_args!("{path}.attributes"),
         json.attributes.len(),
         CREATIVE_LIST_ENTRIES_MAX,
         r,
@@ -699,8 +731,8 @@ fn creative(json: CreativeJson, path: &str, r: &mut Reporter<'_>) -> Option<Crea
 /// Markup must be there and fit; for video and audio it must be VAST, for native a JSON
 /// object (the Native response), since a player or SDK given anything else fails after we
 /// have already won and been charged.
-fn markup(markup: &str, format: CreativeFormatJson, path: &str, r: &mut Reporter<'_>) {
-    let field = format!("{path}.markup");
+fn markup(markup: &str, format: CreativeFormatJson, path: CreativePath, r: &mut Reporter<'_>) {
+    let field = MarkupPath(path);
     if markup.trim().is_empty() {
         r.report(field, "must not be empty");
         return;

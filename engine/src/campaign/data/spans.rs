@@ -71,26 +71,28 @@ impl<'t> Scanner<'t> {
         }
     }
 
-    /// Skips a string whose opening quote is at `self.at`; returns the text between the quotes.
-    /// JSON strings hold no raw newline, so the line count is unaffected.
-    fn string(&mut self) -> Result<&'t str, &'static str> {
+    /// Skips a string whose opening quote is at `self.at`; returns the bytes between the
+    /// quotes. JSON strings hold no raw newline, so the line count is unaffected.
+    fn string(&mut self) -> Result<&'t [u8], &'static str> {
         self.at += 1;
         let start = self.at;
         loop {
+            // Jump to the next quote or backslash: string contents are most of a data file
+            // (markup), and a search beats a byte-by-byte match.
+            let rest = self.bytes.get(self.at..).unwrap_or_default();
+            let skip = rest
+                .iter()
+                .position(|&byte| byte == b'"' || byte == b'\\')
+                .ok_or(NOT_AN_OBJECT)?;
+            self.at += skip;
             match self.peek() {
                 Some(b'"') => break,
-                Some(b'\\') => self.at += 2,
-                Some(_) => self.at += 1,
-                None => return Err(NOT_AN_OBJECT),
+                _ => self.at += 2,
             }
         }
-        let text = self
-            .bytes
-            .get(start..self.at)
-            .and_then(|raw| std::str::from_utf8(raw).ok())
-            .ok_or(NOT_AN_OBJECT)?;
+        let raw = self.bytes.get(start..self.at).ok_or(NOT_AN_OBJECT)?;
         self.at += 1;
-        Ok(text)
+        Ok(raw)
     }
 
     /// Skips one value starting at `self.at` (after whitespace).
@@ -190,7 +192,7 @@ pub(super) fn file_spans(text: &str) -> Result<FileSpans, &'static str> {
         if scanner.peek() != Some(b'"') {
             return Err(NOT_AN_OBJECT);
         }
-        let raw_key = scanner.string()?;
+        let raw_key = std::str::from_utf8(scanner.string()?).map_err(|_| NOT_AN_OBJECT)?;
         // A key may be written with escapes ("campaign\u0073"); serde accepted it, so must we.
         let key = if raw_key.contains('\\') {
             serde_json::from_str::<String>(&format!("\"{raw_key}\"")).map_err(|_| NOT_AN_OBJECT)?
