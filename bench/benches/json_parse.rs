@@ -80,7 +80,7 @@ fn corpus_bodies(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
             };
             let body = minify(&text);
             // Only bid requests: other corpus files (responses) would just measure errors.
-            if serde_json::from_slice::<BidRequest>(&body).is_ok_and(|r| r.imp.is_some()) {
+            if serde_json::from_slice::<BidRequest>(&body).is_ok_and(|r| !r.imp.is_empty()) {
                 let name = path
                     .strip_prefix(dir)
                     .unwrap_or(&path)

@@ -68,6 +68,17 @@ fn unknown_fields_ext_and_nulls_are_ignored() {
             with(&[set("/imp/0/banner/wmax", json!(-5))]),
         ),
         (
+            "fields the engine does not read, of any type",
+            with(&[
+                set("/site/name", json!(5)),
+                set("/imp/0/displaymanager", json!({"a": 1})),
+                set("/imp/0/banner/btype", json!("4")),
+                set("/source", json!([1])),
+                set("/device", json!({"make": [], "sua": {"browsers": 7}})),
+                set("/user", json!({"eids": "x", "data": [{"name": 3}]})),
+            ]),
+        ),
+        (
             "null optional objects",
             with(&[
                 set("/device", Value::Null),

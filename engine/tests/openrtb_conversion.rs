@@ -139,6 +139,91 @@ fn impressions_keep_their_own_lists() {
     );
 }
 
+/// Lists keep their first entries inline and move to the heap when longer: every length on both
+/// sides of that boundary converts whole and in order.
+#[test]
+fn long_lists_convert_whole_and_in_order() {
+    for n in [0_usize, 1, 2, 3, 4, 5, 8, 9, 17, 40] {
+        let texts =
+            |prefix: &str| -> Vec<String> { (0..n).map(|i| format!("{prefix}{i}")).collect() };
+        let formats: Vec<Value> = (0..n).map(|i| json!({"w": 100 + i, "h": 50})).collect();
+        let deals: Vec<Value> = (0..n).map(|i| json!({"id": format!("deal-{i}")})).collect();
+        let segments: Vec<Value> = (0..n).map(|i| json!({"id": format!("seg-{i}")})).collect();
+        let imps: Vec<Value> = (0..n.max(1))
+            .map(|i| json!({"id": format!("imp-{i}"), "banner": {"w": 300, "h": 250, "format": formats}, "pmp": {"deals": deals}}))
+            .collect();
+        // A video needs a MIME type; with none it is left out.
+        let video = match n {
+            0 => json!(null),
+            _ => json!({"mimes": texts("video/"), "protocols": (1..=n).collect::<Vec<_>>()}),
+        };
+        let request = with(&[
+            set("/imp", Value::Array(imps)),
+            set("/bcat", json!(texts("IAB"))),
+            set("/badv", json!(texts("adv-"))),
+            set("/bapp", json!(texts("com.app"))),
+            set("/cur", json!(vec!["USD"; n])),
+            set("/site/cat", json!(texts("c"))),
+            set("/site/pagecat", json!(texts("p"))),
+            set(
+                "/user",
+                json!({"data": [{"segment": segments}, {"segment": segments}, {"segment": segments}]}),
+            ),
+            set("/imp/0/video", video),
+        ]);
+        let name = format!("{n} entries");
+        assert_eq!(request.imps().len(), n.max(1), "{name}");
+        for (imp_idx, imp) in request.imps().iter().enumerate() {
+            assert_eq!(request.text(imp.id), format!("imp-{imp_idx}"), "{name}");
+            let mut sizes = vec![Size { w: 300, h: 250 }];
+            sizes.extend((0..n).map(|i| Size {
+                w: 100 + i as u32,
+                h: 50,
+            }));
+            assert_eq!(request.sizes(imp.sizes), sizes, "{name}");
+            let deal_ids: Vec<&str> = request.texts(imp.deal_ids).collect();
+            assert_eq!(deal_ids, texts("deal-"), "{name}");
+        }
+        if let Some(video) = request.imps()[0].video {
+            let mimes: Vec<&str> = request.texts(video.mimes).collect();
+            assert_eq!(mimes, texts("video/"), "{name}");
+            let protocols: Vec<u16> = (1..=n as u16).collect();
+            assert_eq!(request.codes(video.protocols), protocols, "{name}");
+        }
+        assert_eq!(request.imps()[0].video.is_some(), n > 0, "{name}");
+        assert_eq!(
+            request.texts(request.bcat).collect::<Vec<_>>(),
+            texts("IAB"),
+            "{name}"
+        );
+        assert_eq!(
+            request.texts(request.badv).collect::<Vec<_>>(),
+            texts("adv-"),
+            "{name}"
+        );
+        assert_eq!(
+            request.texts(request.bapp).collect::<Vec<_>>(),
+            texts("com.app"),
+            "{name}"
+        );
+        assert_eq!(request.currencies(), vec![Currency::USD; n], "{name}");
+        let categories: Vec<String> = texts("c").into_iter().chain(texts("p")).collect();
+        assert_eq!(
+            request
+                .texts(request.context.categories)
+                .collect::<Vec<_>>(),
+            categories,
+            "{name}"
+        );
+        let segments: Vec<String> = (0..3).flat_map(|_| texts("seg-")).collect();
+        assert_eq!(
+            request.texts(request.user.segment_ids).collect::<Vec<_>>(),
+            segments,
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn battr_is_the_sorted_union_over_the_impression_media() {
     let request = with(&[

@@ -128,6 +128,28 @@ fn wrong_json_types_name_their_field() {
             "imp[0].native.request",
         ),
         (
+            "banner sent as an array",
+            with(&[set("/imp/0/banner", json!([300, 250]))]),
+            "imp[0].banner",
+        ),
+        (
+            "key sent twice",
+            br#"{"id":"r","imp":[{"id":"1","banner":{"w":300,"h":50,"w":320}}],"site":{"id":"s"}}"#
+                .to_vec(),
+            "imp[0].banner",
+        ),
+        (
+            "key sent twice, the first null",
+            br#"{"id":"r","imp":[{"id":"1","banner":{"w":300,"h":50}}],"site":null,"site":{"id":"s"}}"#
+                .to_vec(),
+            "body",
+        ),
+        (
+            "sua not an object",
+            with(&[set("/device", json!({"sua": "Chrome"}))]),
+            "device.sua",
+        ),
+        (
             "syntax error inside imp",
             br#"{"id":"r","imp":[{"id":"1","banner":{"w":300,}}]}"#.to_vec(),
             "imp[0].banner",

@@ -56,10 +56,34 @@ fn some_texts(rng: &mut Rng, pool: &[&str], n_max: usize) -> Vec<String> {
     picked.into_iter().map(|text| any_case(rng, text)).collect()
 }
 
-/// An include list: empty three times in four, so that campaigns targeting a dozen
-/// dimensions still match often enough.
-fn include(rng: &mut Rng, pool: &[&str]) -> Vec<String> {
-    if rng.percent(75) {
+/// How campaigns are drawn. Small sets (most cases) target often, so lists overlap and
+/// matches are common. Large sets target rarely and use one banner size for nearly all
+/// creatives, so that many posting lists are sparse (below one campaign in 32): the sweep then
+/// gallops over gaps and skips words, which small sets never need.
+#[derive(Clone, Copy)]
+struct Shape {
+    untargeted_percent: u32,
+    no_exclude_percent: u32,
+    /// Banners of 300x250; the rest spread over the other sizes.
+    common_size_percent: u32,
+}
+
+const SMALL: Shape = Shape {
+    untargeted_percent: 75,
+    no_exclude_percent: 80,
+    common_size_percent: 20,
+};
+
+const LARGE: Shape = Shape {
+    untargeted_percent: 98,
+    no_exclude_percent: 99,
+    common_size_percent: 97,
+};
+
+/// An include list: empty three times in four for small sets, so that campaigns targeting a
+/// dozen dimensions still match often enough.
+fn include(rng: &mut Rng, shape: Shape, pool: &[&str]) -> Vec<String> {
+    if rng.percent(shape.untargeted_percent) {
         Vec::new()
     } else {
         let mut list = some_texts(rng, pool, 3);
@@ -76,18 +100,22 @@ fn pick_any_case(rng: &mut Rng, pool: &[&str]) -> String {
     any_case(rng, value)
 }
 
-fn exclude(rng: &mut Rng, pool: &[&str]) -> Vec<String> {
-    if rng.percent(80) {
+fn exclude(rng: &mut Rng, shape: Shape, pool: &[&str]) -> Vec<String> {
+    if rng.percent(shape.no_exclude_percent) {
         Vec::new()
     } else {
         some_texts(rng, pool, 2)
     }
 }
 
-fn random_creative(rng: &mut Rng) -> Creative {
+fn random_creative(rng: &mut Rng, shape: Shape) -> Creative {
     match rng.below(4) {
         0 | 1 => {
-            let (w, h) = *rng.pick(&SIZES);
+            let (w, h) = if rng.percent(shape.common_size_percent) {
+                SIZES[0]
+            } else {
+                *rng.pick(&SIZES[1..])
+            };
             banner(w, h)
         }
         2 => {
@@ -106,32 +134,32 @@ fn random_creative(rng: &mut Rng) -> Creative {
     }
 }
 
-fn random_campaign(rng: &mut Rng, campaign_idx: usize) -> Campaign {
+fn random_campaign(rng: &mut Rng, shape: Shape, campaign_idx: usize) -> Campaign {
     let mut campaign = campaign(&format!("c{campaign_idx}"));
     if rng.percent(10) {
         campaign.status = CampaignStatus::Paused;
     }
     let t = &mut campaign.targeting;
-    t.countries = include(rng, &COUNTRIES)
+    t.countries = include(rng, shape, &COUNTRIES)
         .iter()
         .map(|code| CountryCode::parse(code).unwrap())
         .collect();
-    t.regions = include(rng, &REGIONS);
-    if rng.percent(25) {
+    t.regions = include(rng, shape, &REGIONS);
+    if rng.percent(100 - shape.untargeted_percent) {
         t.device_types = (0..1 + rng.below(2))
             .map(|_| 1 + rng.below(7) as u8)
             .collect();
     }
-    t.os = include(rng, &OS);
-    t.domains.include = include(rng, &DOMAINS);
-    t.domains.exclude = exclude(rng, &DOMAINS);
-    t.bundles.include = include(rng, &BUNDLES);
-    t.bundles.exclude = exclude(rng, &BUNDLES);
-    t.categories.include = include(rng, &CATEGORIES);
-    t.categories.exclude = exclude(rng, &CATEGORIES);
-    t.segments.include = include(rng, &SEGMENTS);
-    t.segments.exclude = exclude(rng, &SEGMENTS);
-    if rng.percent(25) {
+    t.os = include(rng, shape, &OS);
+    t.domains.include = include(rng, shape, &DOMAINS);
+    t.domains.exclude = exclude(rng, shape, &DOMAINS);
+    t.bundles.include = include(rng, shape, &BUNDLES);
+    t.bundles.exclude = exclude(rng, shape, &BUNDLES);
+    t.categories.include = include(rng, shape, &CATEGORIES);
+    t.categories.exclude = exclude(rng, shape, &CATEGORIES);
+    t.segments.include = include(rng, shape, &SEGMENTS);
+    t.segments.exclude = exclude(rng, shape, &SEGMENTS);
+    if rng.percent((100 - shape.untargeted_percent).max(2)) {
         t.dayparts = (0..1 + rng.below(2))
             .map(|_| {
                 let start_hour = rng.below(25) as u8;
@@ -143,7 +171,9 @@ fn random_campaign(rng: &mut Rng, campaign_idx: usize) -> Campaign {
             })
             .collect();
     }
-    campaign.creatives = (0..rng.below(5)).map(|_| random_creative(rng)).collect();
+    campaign.creatives = (0..rng.below(5))
+        .map(|_| random_creative(rng, shape))
+        .collect();
     campaign
 }
 
@@ -406,9 +436,13 @@ fn index_returns_what_a_scan_returns() {
     let mut n_matches = 0usize;
     let mut n_lookups = 0usize;
     for case_idx in 0..n_cases {
-        let n_campaigns = rng.below(301);
+        let (shape, n_campaigns) = if case_idx % 40 == 39 {
+            (LARGE, 2000 + rng.below(6000))
+        } else {
+            (SMALL, rng.below(301))
+        };
         let mut campaigns: Vec<Campaign> = (0..n_campaigns)
-            .map(|idx| random_campaign(&mut rng, idx))
+            .map(|idx| random_campaign(&mut rng, shape, idx))
             .collect();
         let mut index = TargetingIndex::build(&campaigns);
         // Pause and resume some after the build, as the admin API does.

@@ -532,23 +532,20 @@ pub fn fill_ad_request(request: &BidRequest<'_>, out: &mut AdRequest) {
         Some(code) => AuctionType::ExchangeSpecific(saturating_u32(code)),
     };
     out.test = request.test.unwrap_or(0) != 0;
-    out.currencies.extend(
-        wire::list(&request.cur)
-            .iter()
-            .filter_map(|code| Currency::parse(code)),
-    );
+    out.currencies
+        .extend(request.cur.iter().filter_map(|code| Currency::parse(code)));
 
     let buffers = &mut out.buffers;
-    for imp in wire::list(&request.imp) {
+    for imp in request.imp.iter() {
         let converted = convert_imp(imp, buffers);
         out.imps.push(converted);
     }
     out.context = convert_context(request, buffers);
     out.device = convert_device(request, buffers);
     out.user = convert_user(request, buffers);
-    out.bcat = buffers.push_texts(wire::list(&request.bcat));
-    out.badv = buffers.push_texts(wire::list(&request.badv));
-    out.bapp = buffers.push_texts(wire::list(&request.bapp));
+    out.bcat = buffers.push_texts(request.bcat.iter());
+    out.badv = buffers.push_texts(request.badv.iter());
+    out.bapp = buffers.push_texts(request.bapp.iter());
     if let Some(regs) = &request.regs {
         out.coppa = regs.coppa.unwrap_or(0) != 0;
         out.gdpr = regs.gdpr.unwrap_or(0) != 0;
@@ -576,7 +573,7 @@ fn convert_imp(imp: &wire::Imp<'_>, buffers: &mut Buffers) -> Imp {
     }
     if let Some(video) = &imp.video {
         media.insert(MediaKinds::VIDEO);
-        let mimes = buffers.push_texts(wire::list(&video.mimes));
+        let mimes = buffers.push_texts(video.mimes.iter());
         let protocols = match &video.protocols {
             Some(protocols) => push_codes(buffers, protocols.iter().copied()),
             None => push_codes(buffers, video.protocol),
@@ -592,7 +589,7 @@ fn convert_imp(imp: &wire::Imp<'_>, buffers: &mut Buffers) -> Imp {
     }
     if let Some(audio) = &imp.audio {
         media.insert(MediaKinds::AUDIO);
-        let mimes = buffers.push_texts(wire::list(&audio.mimes));
+        let mimes = buffers.push_texts(audio.mimes.iter());
         let protocols = push_codes(buffers, wire::list(&audio.protocols).iter().copied());
         converted.audio = Some(AudioSpec {
             mimes,
@@ -615,21 +612,19 @@ fn convert_imp(imp: &wire::Imp<'_>, buffers: &mut Buffers) -> Imp {
     let battr = battr_lists
         .into_iter()
         .flatten()
-        .flat_map(|list| wire::list(list).iter().copied());
+        .flat_map(|list| list.iter().copied());
     converted.battr = push_code_set(buffers, battr);
 
     if let Some(pmp) = &imp.pmp {
         converted.private_auction = pmp.private_auction.unwrap_or(0) != 0;
-        let deal_ids = wire::list(&pmp.deals)
-            .iter()
-            .filter_map(|deal| deal.id.as_ref());
+        let deal_ids = pmp.deals.iter().filter_map(|deal| deal.id.as_ref());
         converted.deal_ids = buffers.push_texts(deal_ids);
     }
     converted
 }
 
 fn convert_sizes(
-    banner: &wire::Banner<'_>,
+    banner: &wire::Banner,
     buffers: &mut Buffers,
 ) -> (ListRef<Size>, ListRef<FlexSize>) {
     let sizes_start = offset(buffers.sizes.len());
@@ -649,7 +644,7 @@ fn convert_sizes(
     };
     push_size(buffers, banner.w, banner.h);
     let flex_start = offset(buffers.flex_sizes.len());
-    for format in wire::list(&banner.format) {
+    for format in banner.format.iter() {
         if format.w.unwrap_or(0) > 0 || format.h.unwrap_or(0) > 0 {
             push_size(buffers, format.w, format.h);
         } else {
@@ -702,10 +697,10 @@ fn convert_context(request: &BidRequest<'_>, buffers: &mut Buffers) -> Context {
     let publisher_id = |buffers: &mut Buffers, publisher: &Option<wire::Publisher<'_>>| {
         buffers.push_text(publisher.as_ref().map_or("", |p| wire::text(&p.id)))
     };
-    let categories = |buffers: &mut Buffers, lists: [&Option<Vec<Str<'_>>>; 3]| {
+    let categories = |buffers: &mut Buffers, lists: [&[Str<'_>]; 3]| {
         let start = offset(buffers.texts.len());
         for list in lists {
-            for category in wire::list(list) {
+            for category in list {
                 let text = buffers.push_text(category);
                 buffers.texts.push(text);
             }
@@ -804,9 +799,10 @@ fn convert_user(request: &BidRequest<'_>, buffers: &mut Buffers) -> User {
     let Some(user) = &request.user else {
         return User::default();
     };
-    let segment_ids = wire::list(&user.data)
+    let segment_ids = user
+        .data
         .iter()
-        .flat_map(|data| wire::list(&data.segment))
+        .flat_map(|data| data.segment.iter())
         .filter_map(|segment| segment.id.as_ref());
     User {
         id: buffers.push_text(wire::text(&user.id)),
@@ -843,6 +839,9 @@ fn saturating_u32(value: i64) -> u32 {
 /// decimal that round-trips to the same `f64` (what Rust's `Display` prints, which is what the
 /// client sent for any amount of up to 15 significant digits) is rounded digit by digit, on the
 /// stack.
+///
+/// Most amounts have at most six decimals (`0.25`, `1.5`, `2`), and for those a multiplication
+/// gives the same result far cheaper, so it is tried first: see `MICROS_FAST_PATH_MAX`.
 pub fn micros_from_f64(amount: f64) -> Option<i64> {
     if !amount.is_finite() || amount.abs() >= 9.0e12 {
         return None;
@@ -851,6 +850,29 @@ pub fn micros_from_f64(amount: f64) -> Option<i64> {
     if amount.abs() < 1e-7 {
         return Some(0);
     }
+    if amount.abs() < MICROS_FAST_PATH_MAX {
+        let micros = (amount * 1e6).round();
+        // `micros / 1e6` is the double nearest to the decimal `micros` millionths, so equality
+        // means that this six-decimal number is what the client sent, or rounds the same way:
+        // below the limit a double is closer than 2.4e-7 to the decimal it was written as, so
+        // no other decimal can land on the same side of a half-micro.
+        if micros / 1e6 == amount {
+            return Some(micros as i64);
+        }
+    }
+    micros_from_decimal_text(amount)
+}
+
+/// Below 2^30 the spacing of doubles is at most 2^-22 (2.4e-7), under half a micro-unit, which
+/// is what makes the fast path of [`micros_from_f64`] exact. Far above any floor.
+const MICROS_FAST_PATH_MAX: f64 = 1e9;
+
+const _: () = assert!(MICROS_FAST_PATH_MAX < (1u64 << 30) as f64);
+const _: () = assert!(super::BIDFLOOR_MAX < MICROS_FAST_PATH_MAX);
+
+/// The general case of [`micros_from_f64`], for a finite `amount` below 9e12: rounds the
+/// shortest decimal that round-trips to `amount`.
+fn micros_from_decimal_text(amount: f64) -> Option<i64> {
     let mut digits = StackText::default();
     if fmt::write(&mut digits, format_args!("{amount}")).is_err() {
         // Cannot happen within the bounds above (at most 13 + 1 + 23 characters); the binary
@@ -915,5 +937,51 @@ impl fmt::Write for StackText {
         target.copy_from_slice(text.as_bytes());
         self.len = end;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{micros_from_decimal_text, micros_from_f64};
+
+    /// The fast path must agree with rounding the decimal text wherever it answers.
+    fn check(amount: f64) -> Result<(), TestCaseError> {
+        let expected = if !amount.is_finite() || amount.abs() >= 9.0e12 {
+            None
+        } else if amount.abs() < 1e-7 {
+            Some(0)
+        } else {
+            micros_from_decimal_text(amount)
+        };
+        prop_assert_eq!(micros_from_f64(amount), expected, "amount {}", amount);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_matches_decimal_text_on_short_decimals(
+            micros in -2_000_000_000_000_000i64..2_000_000_000_000_000,
+            decimals in 0u32..=9,
+        ) {
+            // A decimal with up to nine fractional digits, as a client may write it.
+            let text = format!("{}e-{decimals}", micros);
+            check(text.parse::<f64>().unwrap())?;
+        }
+
+        #[test]
+        fn fast_path_matches_decimal_text_on_any_double(bits in any::<u64>()) {
+            check(f64::from_bits(bits))?;
+        }
+
+        #[test]
+        fn fast_path_matches_decimal_text_near_half_micros(
+            micros in -1_000_000_000_000i64..1_000_000_000_000,
+            ulps in -4i64..=4,
+        ) {
+            let half = (micros as f64 + 0.5) / 1e6;
+            check(f64::from_bits((half.to_bits() as i64 + ulps) as u64))?;
+        }
     }
 }

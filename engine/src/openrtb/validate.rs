@@ -148,7 +148,7 @@ fn check_request(request: &BidRequest<'_>) -> Check {
         }
     }
 
-    let imps = wire::list(&request.imp);
+    let imps = request.imp.as_slice();
     if imps.is_empty() {
         return Err(Invalid::field(
             "imp",
@@ -182,7 +182,7 @@ fn check_request(request: &BidRequest<'_>) -> Check {
     }
 
     max_len(&request.cur, LIST_ENTRIES_MAX, "cur")?;
-    for (cur_idx, code) in wire::list(&request.cur).iter().enumerate() {
+    for (cur_idx, code) in request.cur.iter().enumerate() {
         if Currency::parse(code).is_none() {
             return Err(
                 Invalid::here("must be a 3-letter ISO-4217 currency code").at_index("cur", cur_idx)
@@ -236,11 +236,7 @@ fn check_context(request: &BidRequest<'_>) -> Check {
     Ok(())
 }
 
-fn categories(
-    cat: &Option<Vec<Str<'_>>>,
-    sectioncat: &Option<Vec<Str<'_>>>,
-    pagecat: &Option<Vec<Str<'_>>>,
-) -> Check {
+fn categories(cat: &[Str<'_>], sectioncat: &[Str<'_>], pagecat: &[Str<'_>]) -> Check {
     max_len(cat, LIST_ENTRIES_MAX, "cat")?;
     max_len(sectioncat, LIST_ENTRIES_MAX, "sectioncat")?;
     max_len(pagecat, LIST_ENTRIES_MAX, "pagecat")
@@ -275,11 +271,11 @@ fn check_imp(imp: &Imp<'_>) -> Check {
     count(imp.exp, "exp")
 }
 
-fn check_banner(banner: &Banner<'_>, interstitial: bool) -> Check {
+fn check_banner(banner: &Banner, interstitial: bool) -> Check {
     count(banner.w, "w")?;
     count(banner.h, "h")?;
     max_len(&banner.format, FORMATS_PER_BANNER_MAX, "format")?;
-    let formats = wire::list(&banner.format);
+    let formats = banner.format.as_slice();
     let has_root_size = banner.w.unwrap_or(0) > 0 && banner.h.unwrap_or(0) > 0;
     if !has_root_size && formats.is_empty() && !interstitial {
         return Err(Invalid::here(
@@ -341,7 +337,7 @@ fn check_video(video: &Video<'_>) -> Check {
     ] {
         count(value, key)?;
     }
-    codes(&video.protocols, "protocols")?;
+    codes(wire::list(&video.protocols), "protocols")?;
     code(video.protocol, "protocol")?;
     codes(&video.battr, "battr")
 }
@@ -359,13 +355,13 @@ fn check_audio(audio: &Audio<'_>) -> Check {
     ] {
         count(value, key)?;
     }
-    codes(&audio.protocols, "protocols")?;
+    codes(wire::list(&audio.protocols), "protocols")?;
     codes(&audio.battr, "battr")
 }
 
 fn check_pmp(pmp: &Pmp<'_>) -> Check {
     max_len(&pmp.deals, LIST_ENTRIES_MAX, "deals")?;
-    for (deal_idx, deal) in wire::list(&pmp.deals).iter().enumerate() {
+    for (deal_idx, deal) in pmp.deals.iter().enumerate() {
         let check = required_text(&deal.id, "id")
             .and_then(|()| floor(deal.bidfloor, "bidfloor"))
             .and_then(|()| currency(&deal.bidfloorcur, "bidfloorcur"));
@@ -447,7 +443,7 @@ fn check_native_body(request: &NativeRequest<'_>) -> Check {
     count(request.plcmtcnt, "plcmtcnt")?;
     count(request.seq, "seq")?;
 
-    let assets = wire::list(&request.assets);
+    let assets = request.assets.as_slice();
     if assets.is_empty() {
         return Err(Invalid::field("assets", "must contain at least one asset"));
     }
@@ -478,7 +474,7 @@ fn check_native_body(request: &NativeRequest<'_>) -> Check {
     }
 
     max_len(&request.eventtrackers, LIST_ENTRIES_MAX, "eventtrackers")?;
-    for (tracker_idx, tracker) in wire::list(&request.eventtrackers).iter().enumerate() {
+    for (tracker_idx, tracker) in request.eventtrackers.iter().enumerate() {
         check_event_tracker(tracker).at_index("eventtrackers", tracker_idx)?;
     }
     Ok(())
@@ -536,7 +532,7 @@ fn check_native_video(video: &NativeVideo<'_>) -> Check {
         }
         Some(seconds) => count(Some(seconds), "maxduration")?,
     }
-    let protocols = wire::list(&video.protocols);
+    let protocols = video.protocols.as_slice();
     if protocols.is_empty() {
         return Err(Invalid::field(
             "protocols",
@@ -564,7 +560,7 @@ fn check_event_tracker(tracker: &EventTracker) -> Check {
             "must be an event type: 1-4 or 500 or more",
         ));
     }
-    let methods = wire::list(&tracker.methods);
+    let methods = tracker.methods.as_slice();
     if methods.is_empty() {
         return Err(Invalid::field(
             "methods",
@@ -610,10 +606,7 @@ fn check_user(user: &User<'_>) -> Check {
         check_geo(geo).at("geo")?;
     }
     max_len(&user.data, LIST_ENTRIES_MAX, "data")?;
-    let segments: usize = wire::list(&user.data)
-        .iter()
-        .map(|data| wire::list(&data.segment).len())
-        .sum();
+    let segments: usize = user.data.iter().map(|data| data.segment.len()).sum();
     if segments > USER_SEGMENTS_MAX {
         let reason = format!("must not hold more than {USER_SEGMENTS_MAX} segments in all");
         return Err(Invalid::field("data", reason));
@@ -621,7 +614,7 @@ fn check_user(user: &User<'_>) -> Check {
     Ok(())
 }
 
-fn check_regs(regs: &Regs<'_>) -> Check {
+fn check_regs(regs: &Regs) -> Check {
     match regs.gdpr {
         None | Some(0) | Some(1) => Ok(()),
         Some(_) => Err(Invalid::field("gdpr", "must be either 0 or 1")),
@@ -661,9 +654,9 @@ fn code(value: Option<i64>, key: &'static str) -> Check {
     }
 }
 
-fn codes(list: &Option<Vec<i64>>, key: &'static str) -> Check {
+fn codes(list: &[i64], key: &'static str) -> Check {
     max_len(list, LIST_ENTRIES_MAX, key)?;
-    for (code_idx, &value) in wire::list(list).iter().enumerate() {
+    for (code_idx, &value) in list.iter().enumerate() {
         if u16::try_from(value).is_err() {
             return Err(Invalid::here("must be a code between 0 and 65535").at_index(key, code_idx));
         }
@@ -671,8 +664,8 @@ fn codes(list: &Option<Vec<i64>>, key: &'static str) -> Check {
     Ok(())
 }
 
-fn mimes(list: &Option<Vec<Str<'_>>>) -> Check {
-    if wire::list(list).is_empty() {
+fn mimes(list: &[Str<'_>]) -> Check {
+    if list.is_empty() {
         return Err(Invalid::field(
             "mimes",
             "must contain at least one MIME type",
@@ -681,8 +674,8 @@ fn mimes(list: &Option<Vec<Str<'_>>>) -> Check {
     max_len(list, LIST_ENTRIES_MAX, "mimes")
 }
 
-fn max_len<T>(list: &Option<Vec<T>>, max: usize, key: &'static str) -> Check {
-    if wire::list(list).len() > max {
+fn max_len<T>(list: &[T], max: usize, key: &'static str) -> Check {
+    if list.len() > max {
         return Err(Invalid::field(
             key,
             format!("must not contain more than {max} entries"),

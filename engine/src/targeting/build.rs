@@ -249,7 +249,9 @@ impl TargetingIndex {
             audio_any: store.add(&media.audio_any),
             native_any: store.add(&media.native_any),
         };
-        let index = TargetingIndex {
+        creatives.shrink_to_fit();
+        creative_mime_ids.shrink_to_fit();
+        let mut index = TargetingIndex {
             n_campaigns,
             n_paused: n_campaigns.saturating_sub(active.n_campaigns() as u32),
             active,
@@ -270,6 +272,19 @@ impl TargetingIndex {
             n_mimes,
             store,
         };
+        for dimension in [
+            &mut index.countries,
+            &mut index.regions,
+            &mut index.os,
+            &mut index.domains,
+            &mut index.bundles,
+            &mut index.categories,
+            &mut index.segments,
+        ] {
+            dimension.keys.shrink_to_fit();
+        }
+        index.mimes.shrink_to_fit();
+        index.store.shrink_to_fit();
         debug_assert_eq!(index.creative_starts.len(), campaigns.len() + 1);
         debug_assert!(index.media.banner_sizes.values().all(|p| !p.is_empty()));
         debug_assert!(matches!(index.active, Posting::Dense { .. }));

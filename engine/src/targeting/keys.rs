@@ -41,6 +41,25 @@ pub(crate) fn ascii_lowercase_word(word: u64) -> u64 {
     word | (upper >> 2)
 }
 
+/// The 1 to 7 bytes of a tail as one word, from at most two loads: a byte-wise copy would
+/// call `memcpy`. Overlapping reads repeat bytes, which is fine for a hash.
+#[inline]
+fn tail_word(tail: &[u8]) -> u64 {
+    let len = tail.len();
+    debug_assert!((1..8).contains(&len));
+    let u32_at = |start: usize| {
+        tail.get(start..start + 4)
+            .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+            .map_or(0, |bytes| u64::from(u32::from_le_bytes(bytes)))
+    };
+    if len >= 4 {
+        u32_at(0) | u32_at(len - 4) << 32
+    } else {
+        let byte_at = |idx: usize| u64::from(tail.get(idx).copied().unwrap_or(0));
+        byte_at(0) | byte_at(len / 2) << 8 | byte_at(len - 1) << 16
+    }
+}
+
 /// The hash of `text` as if it were ASCII lower-cased.
 #[inline]
 pub(crate) fn folded_text_hash(seed: u64, text: &[u8]) -> u64 {
@@ -54,14 +73,35 @@ pub(crate) fn folded_text_hash(seed: u64, text: &[u8]) -> u64 {
     }
     let tail = chunks.remainder();
     if !tail.is_empty() {
-        let mut bytes = [0u8; 8];
-        for (byte, &from) in bytes.iter_mut().zip(tail) {
-            *byte = from;
-        }
-        let word = ascii_lowercase_word(u64::from_le_bytes(bytes));
+        let word = ascii_lowercase_word(tail_word(tail));
         hash = folded_multiply(hash ^ word, MULTIPLIER);
     }
     folded_multiply(hash, FINAL_MULTIPLIER)
+}
+
+/// Whether `text` equals `key` (lower-case) but for the case of ASCII letters, eight bytes at
+/// a time.
+#[inline]
+fn folded_eq(key: &[u8], text: &[u8]) -> bool {
+    if key.len() != text.len() {
+        return false;
+    }
+    let mut key_chunks = key.chunks_exact(8);
+    let mut text_chunks = text.chunks_exact(8);
+    for (key_chunk, text_chunk) in (&mut key_chunks).zip(&mut text_chunks) {
+        let mut key_bytes = [0u8; 8];
+        let mut text_bytes = [0u8; 8];
+        key_bytes.copy_from_slice(key_chunk);
+        text_bytes.copy_from_slice(text_chunk);
+        if u64::from_le_bytes(key_bytes) != ascii_lowercase_word(u64::from_le_bytes(text_bytes)) {
+            return false;
+        }
+    }
+    key_chunks
+        .remainder()
+        .iter()
+        .zip(text_chunks.remainder())
+        .all(|(&key_byte, &text_byte)| key_byte == text_byte.to_ascii_lowercase())
 }
 
 /// A seed for one index's tables.
@@ -127,12 +167,17 @@ impl<V> TextKeys<V> {
         });
     }
 
+    /// Gives back what the key arena's growth over-allocated.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.texts.shrink_to_fit();
+    }
+
     #[inline]
     pub(crate) fn get(&self, text: &str) -> Option<&V> {
         let hash = folded_text_hash(self.seed, text.as_bytes());
         self.table
             .find(hash, |entry| {
-                Self::entry_text(&self.texts, entry).eq_ignore_ascii_case(text.as_bytes())
+                folded_eq(Self::entry_text(&self.texts, entry), text.as_bytes())
             })
             .map(|entry| &entry.value)
     }
@@ -207,6 +252,18 @@ mod tests {
                 assert_eq!(folded, expected, "byte {byte:#x} at {position}");
             }
         }
+    }
+
+    #[test]
+    fn folded_eq_ignores_the_case_of_the_text_only() {
+        assert!(folded_eq(b"news.example.com", b"NEWS.Example.COM"));
+        assert!(folded_eq(b"iab3", b"IAB3"));
+        assert!(folded_eq(b"", b""));
+        assert!(!folded_eq(b"news.example.com", b"news.example.con"));
+        assert!(!folded_eq(b"news.example.com", b"news.example.co"));
+        assert!(!folded_eq(b"example[", b"example{"));
+        // `[` is not `{` lower-cased, and non-ASCII bytes are left as they are.
+        assert!(!folded_eq("caf\u{e9}".as_bytes(), "CAF\u{c9}".as_bytes()));
     }
 
     #[test]

@@ -49,11 +49,19 @@ struct Source {
     posting: Posting,
     /// Position in the sparse arena; unused for dense lists.
     cursor: usize,
+    /// At most the rank at `cursor` (exactly it once read; `u64::MAX` past the end): a sparse
+    /// list has nothing in words before this one's, which costs one comparison to know. Most
+    /// sparse lists are empty in most words.
+    next_rank: u64,
 }
 
 impl Source {
     fn new(posting: Posting) -> Source {
-        let mut source = Source { posting, cursor: 0 };
+        let mut source = Source {
+            posting,
+            cursor: 0,
+            next_rank: 0,
+        };
         source.rewind();
         source
     }
@@ -61,6 +69,7 @@ impl Source {
     fn rewind(&mut self) {
         if let Posting::Sparse { rank_start, .. } = self.posting {
             self.cursor = rank_start;
+            self.next_rank = 0;
         }
     }
 
@@ -70,14 +79,21 @@ impl Source {
             Posting::Empty => 0,
             Posting::Dense { word_start, .. } => store.dense_word(word_start, word_idx),
             Posting::Sparse { rank_end, .. } => {
-                store.sparse_word(&mut self.cursor, rank_end, word_idx)
+                if self.next_rank >= ((word_idx + 1) * WORD_BITS) as u64 {
+                    return 0;
+                }
+                let (word, next_rank) = store.sparse_word(&mut self.cursor, rank_end, word_idx);
+                self.next_rank = next_rank;
+                word
             }
         }
     }
 
-    fn next_word(&self, store: &PostingStore) -> usize {
+    fn next_word(&self) -> usize {
         match self.posting {
-            Posting::Sparse { rank_end, .. } => store.sparse_next_word(self.cursor, rank_end),
+            Posting::Sparse { .. } => {
+                usize::try_from(self.next_rank / WORD_BITS as u64).unwrap_or(usize::MAX)
+            }
             // Only all-sparse groups are asked; a dense list could have a campaign anywhere.
             Posting::Empty | Posting::Dense { .. } => 0,
         }
@@ -186,9 +202,13 @@ impl GroupBuilder<'_> {
     fn close_group(&mut self, source_start: usize) {
         let sources = &mut self.scratch.sources;
         let pushed = sources.get_mut(source_start..).unwrap_or(&mut []);
-        pushed.sort_unstable_by_key(|source| source.posting.identity());
-        let kept = dedup_sorted(pushed);
-        sources.truncate(source_start + kept);
+        // The untargeted list and one value's list are always distinct: only groups of
+        // several values (categories and their parents, segments) can repeat a list.
+        if pushed.len() > 2 {
+            pushed.sort_unstable_by_key(|source| source.posting.identity());
+            let kept = dedup_sorted(pushed);
+            sources.truncate(source_start + kept);
+        }
         let group_sources = sources.get(source_start..).unwrap_or(&[]);
         if group_sources.is_empty() {
             self.impossible = true;
@@ -252,9 +272,15 @@ impl GroupBuilder<'_> {
     /// Ends the request's part; returns whether nothing can match.
     fn finish(self) -> bool {
         let excludes = &mut self.scratch.exclude_sources;
-        excludes.sort_unstable_by_key(|source| source.posting.identity());
-        let kept = dedup_sorted(excludes);
-        excludes.truncate(kept);
+        if excludes.len() > 1 {
+            excludes.sort_unstable_by_key(|source| source.posting.identity());
+            let kept = dedup_sorted(excludes);
+            excludes.truncate(kept);
+        }
+        // Sparsest first; each impression inserts its media group in place.
+        self.scratch
+            .request_groups
+            .sort_unstable_by_key(|group| group.n_campaigns_max);
         self.scratch.n_request_sources = self.scratch.sources.len();
         self.impossible
     }
@@ -452,17 +478,24 @@ impl Lookup<'_> {
             return ControlFlow::Continue(());
         }
         let media_sources = sources.get(source_start..).unwrap_or(&[]);
-        imp_groups.clear();
-        imp_groups.extend_from_slice(request_groups);
-        imp_groups.push(Group {
+        let media_group = Group {
             source_start,
             exact_end,
             source_end: sources.len(),
             n_campaigns_max: media_sources.iter().map(|s| s.posting.n_campaigns()).sum(),
             all_sparse: media_sources.iter().all(|s| s.posting.is_sparse()),
-        });
-        imp_groups.sort_unstable_by_key(|group| group.n_campaigns_max);
+        };
+        let media_pos = request_groups
+            .partition_point(|group| group.n_campaigns_max <= media_group.n_campaigns_max);
+        let (sparser, denser) = request_groups.split_at(media_pos.min(request_groups.len()));
+        imp_groups.clear();
+        imp_groups.extend_from_slice(sparser);
+        imp_groups.push(media_group);
+        imp_groups.extend_from_slice(denser);
         debug_assert!(imp_groups.len() <= GROUPS_MAX);
+        debug_assert!(imp_groups
+            .windows(2)
+            .all(|pair| pair[0].n_campaigns_max <= pair[1].n_campaigns_max));
 
         mark_mimes(index, request, imp.video.map(|v| v.mimes), video_mime_words);
         mark_mimes(index, request, imp.audio.map(|a| a.mimes), audio_mime_words);
@@ -517,13 +550,14 @@ fn group_word(
     (exact, checked)
 }
 
-/// The word of the group's next campaign; the group's cursors stand past the current word.
-fn group_next_word(store: &PostingStore, group: &Group, sources: &[Source]) -> usize {
+/// The word of the group's next campaign, or an earlier one; the group's cursors stand past
+/// the current word.
+fn group_next_word(group: &Group, sources: &[Source]) -> usize {
     sources
         .get(group.source_start..group.source_end)
         .unwrap_or(&[])
         .iter()
-        .map(|source| source.next_word(store))
+        .map(Source::next_word)
         .min()
         .unwrap_or(usize::MAX)
 }
@@ -567,7 +601,7 @@ fn sweep<B>(
         if bits == 0 {
             word_idx = if rejected_by_driver && driver.all_sparse {
                 // Nothing can match before the driver's next campaign.
-                group_next_word(store, driver, sources).max(word_idx + 1)
+                group_next_word(driver, sources).max(word_idx + 1)
             } else {
                 word_idx + 1
             };

@@ -165,9 +165,16 @@ impl PostingStore {
     }
 
     /// Word `word_idx` of the sparse list ending at `rank_end`, read from `*cursor` on, which
-    /// is left at the first rank past the word. Words must be read in ascending order.
+    /// is left at the first rank past the word; also returns that rank (`u64::MAX` at the end)
+    /// so the caller can skip words before it without reading the arena. Words must be read in
+    /// ascending order.
     #[inline]
-    pub(crate) fn sparse_word(&self, cursor: &mut usize, rank_end: usize, word_idx: usize) -> u64 {
+    pub(crate) fn sparse_word(
+        &self,
+        cursor: &mut usize,
+        rank_end: usize,
+        word_idx: usize,
+    ) -> (u64, u64) {
         let ranks = self.sparse_ranks.get(..rank_end).unwrap_or(&[]);
         let word_first = (word_idx * WORD_BITS) as u64;
         let word_end = word_first + WORD_BITS as u64;
@@ -179,8 +186,10 @@ impl PostingStore {
             position = gallop(ranks, position, word_first);
         }
         let mut word = 0u64;
+        let mut next_rank = u64::MAX;
         while let Some(&rank) = ranks.get(position) {
             if u64::from(rank) >= word_end {
+                next_rank = u64::from(rank);
                 break;
             }
             debug_assert!(u64::from(rank) >= word_first);
@@ -188,18 +197,13 @@ impl PostingStore {
             position += 1;
         }
         *cursor = position;
-        word
+        (word, next_rank)
     }
 
-    /// The word holding the sparse list's next rank at `cursor`, or `usize::MAX` at its end.
-    #[inline]
-    pub(crate) fn sparse_next_word(&self, cursor: usize, rank_end: usize) -> usize {
-        if cursor >= rank_end {
-            return usize::MAX;
-        }
-        self.sparse_ranks
-            .get(cursor)
-            .map_or(usize::MAX, |&rank| rank as usize / WORD_BITS)
+    /// Gives back what the arenas' growth over-allocated, once the index is built.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.dense_words.shrink_to_fit();
+        self.sparse_ranks.shrink_to_fit();
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
@@ -269,7 +273,7 @@ mod tests {
                 Posting::Empty => 0,
                 Posting::Dense { word_start, .. } => store.dense_word(word_start, word_idx),
                 Posting::Sparse { rank_end, .. } => {
-                    store.sparse_word(&mut cursor, rank_end, word_idx)
+                    store.sparse_word(&mut cursor, rank_end, word_idx).0
                 }
             };
             for bit in 0..WORD_BITS {
