@@ -186,10 +186,20 @@ pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandl
     // traffic. Probing with a plain bind first turns that into a startup error.
     let requested = config.server.listen;
     if requested.port() != 0 {
-        std::net::TcpListener::bind(requested).map_err(|source| StartError::Bind {
+        // Bind without listening: a listening probe could accept a client's connection in the
+        // instant before it is closed, and reset it.
+        let bind_error = |source| StartError::Bind {
             addr: requested,
             source,
-        })?;
+        };
+        let probe = Socket::new(
+            Domain::for_address(requested),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )
+        .map_err(bind_error)?;
+        probe.set_reuse_address(true).map_err(bind_error)?;
+        probe.bind(&requested.into()).map_err(bind_error)?;
     }
     let first = bind(requested, true, backlog)?;
     let listen_addr = first.local_addr().map_err(|source| StartError::Bind {

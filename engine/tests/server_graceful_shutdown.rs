@@ -30,8 +30,22 @@ fn spawn_server() -> (Child, std::net::SocketAddr) {
         .spawn()
         .expect("spawn adshard");
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Ready when a shard answers, not merely when the port accepts connections.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(addr).is_err() {
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+            let mut reply = [0u8; 12];
+            if stream
+                .write_all(b"GET /readyz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .is_ok()
+                && stream.read_exact(&mut reply).is_ok()
+                && reply.starts_with(b"HTTP/1.1 200")
+            {
+                break;
+            }
+        }
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(10));
     }
