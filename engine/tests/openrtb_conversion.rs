@@ -150,7 +150,13 @@ fn long_lists_convert_whole_and_in_order() {
         let deals: Vec<Value> = (0..n).map(|i| json!({"id": format!("deal-{i}")})).collect();
         let segments: Vec<Value> = (0..n).map(|i| json!({"id": format!("seg-{i}")})).collect();
         let imps: Vec<Value> = (0..n.max(1))
-            .map(|i| json!({"id": format!("imp-{i}"), "banner": {"w": 300, "h": 250, "format": formats}, "pmp": {"deals": deals}}))
+            .map(|i| {
+                json!({
+                    "id": format!("imp-{i}"),
+                    "banner": {"w": 300, "h": 250, "format": formats},
+                    "pmp": {"deals": deals},
+                })
+            })
             .collect();
         // A video needs a MIME type; with none it is left out.
         let video = match n {
@@ -167,7 +173,7 @@ fn long_lists_convert_whole_and_in_order() {
             set("/site/pagecat", json!(texts("p"))),
             set(
                 "/user",
-                json!({"data": [{"segment": segments}, {"segment": segments}, {"segment": segments}]}),
+                json!({"data": vec![json!({"segment": segments}); 3]}),
             ),
             set("/imp/0/video", video),
         ]);

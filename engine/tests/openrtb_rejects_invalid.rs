@@ -140,7 +140,7 @@ fn wrong_json_types_name_their_field() {
         ),
         (
             "key sent twice, the first null",
-            br#"{"id":"r","imp":[{"id":"1","banner":{"w":300,"h":50}}],"site":null,"site":{"id":"s"}}"#
+            br#"{"id":"r","imp":[{"id":"1","banner":{"w":1,"h":1}}],"site":null,"site":{}}"#
                 .to_vec(),
             "body",
         ),

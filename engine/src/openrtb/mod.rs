@@ -3,40 +3,42 @@
 //! request; the decision code sees `AdRequest` alone.
 //!
 //! The life of a body in [`parse_bid_request`]:
-//! 1. `wire`: serde_json deserializes the body into borrowed [`wire::BidRequest`] types. Only if
-//!    that fails is the body parsed again with serde_path_to_error, to name the field.
+//! 1. `wire`: serde_json fills a [`wire::BidRequest`] in place, borrowing strings from the body.
+//!    Only if that fails is the body parsed again with serde_path_to_error, to name the field.
 //! 2. `validate`: one pass over the wire types checks what serde cannot (required fields, ranges,
 //!    cross-field rules, the Native request inside `imp.native.request`). The field path of an
 //!    error is assembled only when a check fails.
 //! 3. `request`: the wire types are copied into the reused [`AdRequest`].
 //!
 //! What still allocates per request, after a shard's `AdRequest` has warmed up:
-//! - serde's `Vec`s in the wire types (`imp`, `format`, `mimes`, `bcat`, `data`...), one per
-//!   list present in the body. Deserializing straight into reused buffers would need a
-//!   hand-written `DeserializeSeed` for every type; the wire types would then no longer be plain
-//!   serde types that other parsers (see `bench/benches/json_parse.rs`) can fill.
+//! - serde_json's scratch buffer, which it grows by doubling whenever it unescapes a string or
+//!   skips a value nested two deep (`ext.prebid`). So most requests cost one allocation here, and
+//!   the Native request string, which is always escaped (its quotes), about one per doubling up
+//!   to its length (8 for 1 KB).
 //! - an owned `String` for every JSON string that contains escape sequences, since serde_json
-//!   cannot unescape in place in an immutable body. The Native request string is always one of
-//!   these (its quotes are escaped), and its own lists allocate like the above.
+//!   cannot unescape in place in an immutable body.
+//! - a `Vec` for every list longer than the entries a [`wire::List`] holds inline (a second
+//!   impression, a ninth `bcat` entry...).
 //! - on the error path only: the serde_path_to_error re-parse and the `RequestError` strings.
 //!
 //! The conversion into `AdRequest` itself allocates nothing once its buffers have grown to the
 //! shard's largest request (tested with a counting allocator in
 //! `engine/tests/openrtb_alloc_after_warmup.rs`).
 //!
-//! Strictness: unknown fields and every `ext` are ignored, never rejected; numbers the spec
-//! defines as floats accept integers; anything else of the wrong JSON type is a 400 naming the
-//! field. Validation follows the rules of Prebid Server's request validation where they agree
-//! with the spec (see `validate` for the cases where we differ and why).
+//! Strictness: unknown fields, every `ext` and every field the engine does not use are ignored,
+//! never rejected, whatever their type; numbers the spec defines as floats accept integers; a field
+//! the engine uses with the wrong JSON type is a 400 naming the field. Validation follows the rules
+//! of Prebid Server's request validation where they agree with the spec (see `validate` for the
+//! cases where we differ and why).
 //!
-//! Why serde_json and not a SIMD parser: `bench/benches/json_parse.rs` deserializes the same
-//! wire types with sonic-rs 16-22% faster and with simd-json (on a copy of the body) 28-44%
-//! faster. But neither bounds the nesting depth of the values it skips (unknown fields, `ext`):
-//! a body of 100,000 nested brackets in `ext` overflows the stack and aborts the process, where
-//! serde_json stops at its recursion limit of 128. A depth pre-scan in front of sonic-rs costs
-//! more than sonic-rs saves (measured: ~30k instructions for a 1.6 KB body against a ~23k
-//! saving), and sonic-rs does not validate skipped values either. So serde_json it is: bounded,
-//! validating, mature.
+//! Why serde_json and not a SIMD parser: `bench/benches/json_parse.rs` deserialized the same wire
+//! types (then derived, with every spec field) with sonic-rs 16-22% faster and with simd-json (on a
+//! copy of the body) 28-44% faster. But neither bounds the nesting depth of the values it skips
+//! (unknown fields, `ext`): a body of 100,000 nested brackets in `ext` overflows the stack and
+//! aborts the process, where serde_json stops at its recursion limit of 128. A depth pre-scan in
+//! front of sonic-rs costs more than sonic-rs saves (measured: ~30k instructions for a 1.6 KB body
+//! against a ~23k saving), and sonic-rs does not validate skipped values either. So serde_json it
+//! is: bounded, validating, mature.
 
 pub mod native;
 pub mod request;

@@ -137,7 +137,8 @@ impl<T, const N: usize> List<T, N> {
             return Some(value);
         }
         if self.heap.is_empty() {
-            self.heap.reserve(2 * N.max(1));
+            // Room to grow past the inline entries, so that a list spills (and moves) once.
+            self.heap.reserve((2 * N).max(8));
             // Forget the inline entries before moving them, so that a panic could only leak
             // them, never drop them twice.
             let moved = std::mem::take(&mut self.inline_len);
@@ -994,4 +995,48 @@ fn path_text(path: &serde_path_to_error::Path) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::List;
+
+    thread_local! {
+        /// Values of `Counted` alive on this thread.
+        static LIVE: Cell<i64> = const { Cell::new(0) };
+    }
+
+    /// Counts itself, so that a leak or a double drop shows.
+    struct Counted(usize);
+
+    impl Default for Counted {
+        fn default() -> Self {
+            LIVE.with(|live| live.set(live.get() + 1));
+            Counted(usize::MAX)
+        }
+    }
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            LIVE.with(|live| live.set(live.get() - 1));
+        }
+    }
+
+    #[test]
+    fn list_keeps_every_entry_in_order_and_drops_each_once() {
+        for n in 0..20 {
+            let mut list = List::<Counted, 4>::default();
+            for i in 0..n {
+                let entry = list.push_default().expect("pushed");
+                entry.0 = i;
+            }
+            let entries: Vec<usize> = list.iter().map(|entry| entry.0).collect();
+            assert_eq!(entries, (0..n).collect::<Vec<_>>());
+            assert_eq!(LIVE.with(Cell::get), n as i64, "{n} entries alive");
+            drop(list);
+            assert_eq!(LIVE.with(Cell::get), 0, "{n} entries dropped once each");
+        }
+    }
 }
