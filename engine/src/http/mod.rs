@@ -91,19 +91,64 @@ impl Response {
     }
 }
 
-/// Appends `text` as a JSON string literal. Most of what we write (ids, URLs with base64url
-/// tokens) needs no escaping, and checking that is far cheaper than serde_json's per-byte
-/// escape loop; anything else goes through serde_json, without its allocation.
+/// Appends `text` as a JSON string literal, escaped exactly as serde_json escapes it.
+///
+/// Most of what we write needs no escaping (ids, URLs with base64url tokens), and creative
+/// markup has long runs between its quotes, so the scan looks at eight bytes at a time and
+/// copies whole runs; a profile of the auction showed the byte-at-a-time version at a tenth of
+/// the request's instructions. Never allocates beyond growing `out`.
 pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        out.reserve(text.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
-        out.push(b'"');
-    } else {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, text);
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut run_start = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        if let Some(word) = bytes.get(at..at + 8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            if !word_needs_escape(word) {
+                at += 8;
+                continue;
+            }
+        }
+        let byte = bytes[at];
+        at += 1;
+        let short = match byte {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            0x00..=0x1f => 0,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run_start..at - 1]);
+        run_start = at;
+        if short != 0 {
+            out.extend_from_slice(&[b'\\', short]);
+        } else {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
+        }
     }
+    out.extend_from_slice(&bytes[run_start..]);
+    out.push(b'"');
+}
+
+/// Whether any of the eight bytes of `word` is a control character, `"` or `\\` (the classic
+/// SWAR tests: a byte below n sets its high bit in `(x - n) & !x`; equality is "below 1"
+/// after an XOR). Exact for "any": a false high bit can only follow a true one.
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    (below(word, 0x20)
+        | below(word ^ (ONES * u64::from(b'"')), 1)
+        | below(word ^ (ONES * u64::from(b'\\')), 1))
+        != 0
 }
 
 /// Something that answers requests: the public router and the admin router implement it.
@@ -148,10 +193,33 @@ mod tests {
             "back\\slash",
             "ctl\u{1}\n",
             "ünïcode",
+            "<a href=\"https://x.test/c?t=AB\">\n\t<img src=\"https://x.test/i\u{7f}\"/></a>\u{0}\u{8}\u{c}\u{1f}",
+            "exactly8",
+            "seven\"7",
+            "twelve\\bytes",
         ] {
             let mut out = Vec::new();
             write_json_string(&mut out, text);
             assert_eq!(out, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_strings_match_serde_json_for_any_text(text in "(?s).{0,64}") {
+            let mut out = b"prefix".to_vec();
+            write_json_string(&mut out, &text);
+            let mut expected = b"prefix".to_vec();
+            expected.extend(serde_json::to_vec(&text).unwrap());
+            proptest::prop_assert_eq!(out, expected);
+        }
+
+        #[test]
+        fn json_strings_match_serde_json_for_ascii_with_escapes(bytes in proptest::collection::vec(0u8..0x80, 0..80)) {
+            let text = String::from_utf8(bytes).unwrap();
+            let mut out = Vec::new();
+            write_json_string(&mut out, &text);
+            proptest::prop_assert_eq!(out, serde_json::to_vec(&text).unwrap());
         }
     }
 }

@@ -943,14 +943,23 @@ pub(crate) fn fill_from_slice<'de, T: Fill<'de> + Deserialize<'de>>(
     json: &'de [u8],
     out: &mut T,
 ) -> Result<(), JsonError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(json);
-    match out
-        .fill(&mut deserializer)
-        .and_then(|()| deserializer.end())
-    {
-        Ok(()) => Ok(()),
-        Err(first) => Err(locate::<T>(json, first)),
-    }
+    // One UTF-8 check of the whole document is cheaper than serde_json's check of every
+    // borrowed string (`SliceRead` validates each one, `StrRead` trusts its input): a profile
+    // of the banner request showed `from_utf8` at 6% of the shard's cycles. A body that is
+    // not UTF-8 goes through `from_slice`, so its error names the place as before.
+    let result = match std::str::from_utf8(json) {
+        Ok(text) => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            out.fill(&mut deserializer)
+                .and_then(|()| deserializer.end())
+        }
+        Err(_) => {
+            let mut deserializer = serde_json::Deserializer::from_slice(json);
+            out.fill(&mut deserializer)
+                .and_then(|()| deserializer.end())
+        }
+    };
+    result.map_err(|first| locate::<T>(json, first))
 }
 
 fn locate<'de, T: Deserialize<'de>>(json: &'de [u8], first: serde_json::Error) -> JsonError {
