@@ -7,6 +7,8 @@
 
 pub mod campaigns;
 pub mod pools;
+pub mod replay;
+pub mod replay_http;
 pub mod rng;
 pub mod traffic;
 pub mod zipf;
