@@ -6,13 +6,16 @@
 
 pub mod admin;
 pub mod auction;
+pub mod budget;
 pub mod campaign;
 pub mod catalog;
 pub mod config;
 pub mod currency;
 pub mod error;
+pub mod freqcap;
 pub mod http;
 pub mod openrtb;
+pub mod pacing;
 pub mod server;
 pub mod shard;
 pub mod stats;
