@@ -22,6 +22,43 @@ pub struct Config {
     pub auction: AuctionConfig,
     pub currency: CurrencyConfig,
     pub tracking: TrackingConfig,
+    pub delivery: DeliveryConfig,
+}
+
+/// Budgets, pacing, frequency caps and the routing of requests to the shard that owns the
+/// user (see `budget`, `pacing`, `freqcap`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// How often a shard sends the spend it committed to the other shards. Shorter: an
+    /// exhausted campaign stops sooner everywhere; each round costs one message per peer.
+    pub budget_exchange_interval_ms: u64,
+    /// What one shard may commit per campaign beyond what every other shard has acknowledged,
+    /// in micro-units of the campaign's currency. The proven overspend bound of a campaign is
+    /// `(shards - 1) x` this; it must cover one bid, and a shard bids at most this much per
+    /// campaign per exchange round trip.
+    pub budget_shard_allowance_micros: i64,
+    /// How often each shard's pacing controller recomputes its throttles.
+    pub pacing_update_interval_ms: u64,
+    /// Users whose frequency-cap counts one shard remembers; the least recently seen are
+    /// evicted (and counted) beyond it.
+    pub freqcap_users_per_shard_max: usize,
+    /// Serve a request with a user key on the shard that owns that user's frequency caps,
+    /// handing it over when another shard accepted it. Off: every request is served where it
+    /// landed, and caps only hold per shard.
+    pub route_by_user: bool,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            budget_exchange_interval_ms: 5,
+            budget_shard_allowance_micros: 100_000,
+            pacing_update_interval_ms: 1000,
+            freqcap_users_per_shard_max: 1 << 20,
+            route_by_user: true,
+        }
+    }
 }
 
 /// Where campaigns come from.
@@ -420,6 +457,30 @@ impl Config {
             issue(
                 "tracking.token_ttl_s",
                 "must be between 1 and 2592000 (30 days)".into(),
+            );
+        }
+        if !(1..=1000).contains(&self.delivery.budget_exchange_interval_ms) {
+            issue(
+                "delivery.budget_exchange_interval_ms",
+                "must be between 1 and 1000".into(),
+            );
+        }
+        if !(1..=1_000_000_000_000).contains(&self.delivery.budget_shard_allowance_micros) {
+            issue(
+                "delivery.budget_shard_allowance_micros",
+                "must be between 1 and 1e12".into(),
+            );
+        }
+        if !(10..=60_000).contains(&self.delivery.pacing_update_interval_ms) {
+            issue(
+                "delivery.pacing_update_interval_ms",
+                "must be between 10 and 60000".into(),
+            );
+        }
+        if !(1..=(1 << 26)).contains(&self.delivery.freqcap_users_per_shard_max) {
+            issue(
+                "delivery.freqcap_users_per_shard_max",
+                "must be between 1 and 67108864".into(),
             );
         }
         if !(1..=(1 << 24)).contains(&self.tracking.dedupe_entries_max) {

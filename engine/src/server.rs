@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::channels::shared_channel;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -18,7 +17,7 @@ use crate::admin::{self, AdminSetup};
 use crate::campaign::{data, CampaignData};
 use crate::config::{parse_cpu_list, Config};
 use crate::error::StartError;
-use crate::shard::{self, ShardSetup, MESH_CHANNEL_CAPACITY};
+use crate::shard::{self, ShardMeshes, ShardSetup};
 
 /// The tracking secret of the embedded demo. Public, so anyone can forge events signed with
 /// it: `serve` warns loudly when it runs on it.
@@ -180,7 +179,7 @@ pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandl
     }
     let secret = Arc::new(secret);
     let campaigns = Arc::new(campaigns);
-    let mesh = MeshBuilder::full(cpus.len(), MESH_CHANNEL_CAPACITY);
+    let meshes = ShardMeshes::full(cpus.len());
     let backlog = config.server.listen_backlog;
     // SO_REUSEPORT lets another process bind the same port silently and take part of the
     // traffic. Probing with a plain bind first turns that into a startup error.
@@ -234,7 +233,7 @@ pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandl
             stats_requests: request_receiver,
             stats_replies: reply_sender,
             data: campaigns.clone(),
-            mesh: mesh.clone(),
+            meshes: meshes.clone(),
             tracking_secret: secret.clone(),
         };
         let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))

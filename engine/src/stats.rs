@@ -235,6 +235,8 @@ impl ShardStats {
             connection_io_errors: self.connections.io_errors.get(),
             campaigns: Vec::new(),
             tracking: self.tracking.iter().map(|row| copy(row)).collect(),
+            delivery: DeliverySnapshot::default(),
+            decide: DecideSnapshot::default(),
         }
     }
 }
@@ -261,6 +263,91 @@ pub struct StatsSnapshot {
     pub campaigns: Vec<(String, CampaignCounters)>,
     /// `[event kind][outcome]`.
     pub tracking: Vec<Vec<u64>>,
+    pub delivery: DeliverySnapshot,
+    pub decide: DecideSnapshot,
+}
+
+/// Microsecond buckets of [`DecideHistogram`]: 1 µs wide up to 2 ms (the hop the routing
+/// target is about is tens of µs, far finer than the request histogram's buckets), then one
+/// overflow bucket.
+pub const DECIDE_BUCKETS_US: usize = 2048;
+
+/// How long deciding an auction took, at 1 µs resolution: on this shard (`local`), or from
+/// handing it to the owner shard until its answer was back (`routed`, the decision plus the
+/// two hops). The difference of their percentiles is the cost of routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecideHistogram {
+    pub counts: Vec<u64>,
+}
+
+impl Default for DecideHistogram {
+    fn default() -> Self {
+        DecideHistogram {
+            counts: vec![0; DECIDE_BUCKETS_US + 1],
+        }
+    }
+}
+
+impl DecideHistogram {
+    pub fn record(&mut self, elapsed: Duration) {
+        let us = usize::try_from(elapsed.as_micros()).unwrap_or(usize::MAX);
+        let slot = us.min(DECIDE_BUCKETS_US);
+        if let Some(count) = self.counts.get_mut(slot) {
+            *count += 1;
+        }
+    }
+
+    pub fn add(&mut self, other: &DecideHistogram) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The smallest bucket (µs) at or below which `quantile` of the samples fall;
+    /// `DECIDE_BUCKETS_US` means "beyond the histogram". `None` when empty.
+    pub fn quantile_us(&self, quantile: f64) -> Option<u64> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((quantile.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (us, count) in self.counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Some(us as u64);
+            }
+        }
+        Some(DECIDE_BUCKETS_US as u64)
+    }
+}
+
+/// Budget, pacing, frequency-cap and routing counters of one shard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliverySnapshot {
+    pub budget_refused_total: u64,
+    pub budget_refused_daily: u64,
+    pub budget_refused_allowance: u64,
+    pub budget_rounds_sent: u64,
+    pub budget_rounds_applied: u64,
+    pub budget_unreserved_spend: u64,
+    pub pacing_throttled: u64,
+    pub freqcap_users: u64,
+    pub freqcap_evicted: u64,
+    pub routed_out: u64,
+    pub routed_in: u64,
+    pub route_slots_exhausted: u64,
+}
+
+/// Decision-time histograms of one shard, by route.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecideSnapshot {
+    pub local: DecideHistogram,
+    pub routed: DecideHistogram,
 }
 
 impl StatsSnapshot {
@@ -343,7 +430,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
         }
     }
     type Sample = fn(&StatsSnapshot) -> u64;
-    let gauges: [(&str, &str, &str, Sample); 5] = [
+    let gauges: [(&str, &str, &str, Sample); 17] = [
         (
             "adshard_connections_accepted_total",
             "counter",
@@ -374,6 +461,78 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
             "Connections that failed mid-request (reset, broken pipe).",
             |s| s.connection_io_errors,
         ),
+        (
+            "adshard_budget_refused_total_budget_total",
+            "counter",
+            "Candidate bids refused because the campaign's total budget had no room.",
+            |s| s.delivery.budget_refused_total,
+        ),
+        (
+            "adshard_budget_refused_daily_budget_total",
+            "counter",
+            "Candidate bids refused because today's budget had no room.",
+            |s| s.delivery.budget_refused_daily,
+        ),
+        (
+            "adshard_budget_refused_allowance_total",
+            "counter",
+            "Candidate bids refused until the other shards acknowledge this shard's spend.",
+            |s| s.delivery.budget_refused_allowance,
+        ),
+        (
+            "adshard_budget_rounds_sent_total",
+            "counter",
+            "Budget delta rounds sent to the other shards.",
+            |s| s.delivery.budget_rounds_sent,
+        ),
+        (
+            "adshard_budget_rounds_applied_total",
+            "counter",
+            "Budget delta rounds received from other shards and applied.",
+            |s| s.delivery.budget_rounds_applied,
+        ),
+        (
+            "adshard_budget_unreserved_spend_total",
+            "counter",
+            "Spend events whose budget commitment had already been released (outside the bound).",
+            |s| s.delivery.budget_unreserved_spend,
+        ),
+        (
+            "adshard_pacing_throttled_total",
+            "counter",
+            "Candidate bids skipped by even pacing.",
+            |s| s.delivery.pacing_throttled,
+        ),
+        (
+            "adshard_freqcap_users",
+            "gauge",
+            "Users with frequency-cap counts on this shard.",
+            |s| s.delivery.freqcap_users,
+        ),
+        (
+            "adshard_freqcap_evicted_total",
+            "counter",
+            "Users evicted from the frequency-cap store (least recently seen first).",
+            |s| s.delivery.freqcap_evicted,
+        ),
+        (
+            "adshard_routed_out_total",
+            "counter",
+            "Auctions handed to the shard owning their user.",
+            |s| s.delivery.routed_out,
+        ),
+        (
+            "adshard_routed_in_total",
+            "counter",
+            "Auctions decided here for the shard that accepted them.",
+            |s| s.delivery.routed_in,
+        ),
+        (
+            "adshard_route_slots_exhausted_total",
+            "counter",
+            "Auctions served where they landed because every routing slot was taken.",
+            |s| s.delivery.route_slots_exhausted,
+        ),
     ];
     for (name, kind, help, value) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -385,6 +544,30 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
                 value(snapshot)
             );
         }
+    }
+    let mut local = DecideHistogram::default();
+    let mut routed = DecideHistogram::default();
+    for snapshot in snapshots {
+        local.add(&snapshot.decide.local);
+        routed.add(&snapshot.decide.routed);
+    }
+    out.push_str("# HELP adshard_auction_decide_seconds Time to decide an auction: on the shard that accepted it (local), or handed to the user's owner shard and back (routed). All shards, 1 us resolution.\n");
+    out.push_str("# TYPE adshard_auction_decide_seconds summary\n");
+    for (route, histogram) in [("local", &local), ("routed", &routed)] {
+        for quantile in [0.5, 0.9, 0.99, 0.999] {
+            if let Some(us) = histogram.quantile_us(quantile) {
+                let _ = writeln!(
+                    out,
+                    "adshard_auction_decide_seconds{{route=\"{route}\",quantile=\"{quantile}\"}} {}",
+                    us as f64 / 1e6
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "adshard_auction_decide_seconds_count{{route=\"{route}\"}} {}",
+            histogram.total()
+        );
     }
     out.push_str(
         "# HELP adshard_tracking_requests_total Tracking requests by event and outcome.\n",

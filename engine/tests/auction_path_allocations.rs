@@ -16,10 +16,9 @@ use adshard::currency::CurrencyTable;
 use adshard::http::conn::write_response;
 use adshard::http::{ConnectionContext, Handler, Method, Request, Response};
 use adshard::server::DEMO_TRACKING_SECRET;
-use adshard::shard::{ShardHandler, ShardMessage};
+use adshard::shard::{MeshSenders, ShardHandler, ShardMeshes};
 use adshard::stats::ShardStats;
 use adshard::tracking::TokenSigner;
-use glommio::channels::channel_mesh::{Full, MeshBuilder};
 
 struct CountingAllocator;
 
@@ -77,10 +76,15 @@ fn measure(body: &'static [u8], expected_status: u16) -> f64 {
         .expect("executor");
     executor.run(async move {
         let config = Config::default();
-        let (senders, _receivers) = MeshBuilder::<ShardMessage, Full>::full(1, 16)
-            .join()
-            .await
-            .expect("mesh");
+        let meshes = ShardMeshes::full(1);
+        let (control, _control) = meshes.control.join().await.expect("mesh");
+        let (route, _route) = meshes.route.join().await.expect("mesh");
+        let (reply, _reply) = meshes.reply.join().await.expect("mesh");
+        let senders = MeshSenders {
+            control,
+            route,
+            reply,
+        };
         let currencies = CurrencyTable::from_config(&config.currency);
         let catalog = Rc::new(Catalog::build(&demo(), &currencies));
         let signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).expect("signer");

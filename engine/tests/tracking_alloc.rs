@@ -80,6 +80,8 @@ fn sign_verify_and_dedupe_allocate_nothing_after_warm_up() {
                 price_micros: 2_500_000 + n,
                 currency: Currency::USD,
                 issued_unix_s: ISSUED_UNIX_S + n,
+                shard_idx: 0,
+                user_key: 0,
             };
             url.clear();
             url.push_str("t=");

@@ -263,6 +263,8 @@ fn claims(campaign: &str, issued_unix_s: i64) -> TrackingClaims<'_> {
         price_micros: 40_000,
         currency: Currency::USD,
         issued_unix_s,
+        shard_idx: 0,
+        user_key: 0,
     }
 }
 

@@ -17,7 +17,7 @@ const TTL_S: u64 = 3_600;
 
 /// Computed independently (Python's hmac and base64 modules) from the layout in
 /// `tracking::token`'s doc: a change here breaks every token in flight during a deploy.
-const TEST_VECTOR_TOKEN: &str = "AQEA8VNlAAAAAKAlJgAAAAAAVVNEJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgRjci03hmrzofgwtFng09RPZXUsVw";
+const TEST_VECTOR_TOKEN: &str = "AgEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EiQ5ZjhlN2Q2Yy01YjRhLTQzOTItODE3MC1hMWIyYzNkNGU1ZjYBMQZjbXAtNDIEY3ItNxmznmsNA5eLrgUOLJ9eF7U";
 
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -35,6 +35,8 @@ fn claims() -> TrackingClaims<'static> {
         price_micros: 2_500_000,
         currency: Currency::USD,
         issued_unix_s: ISSUED_UNIX_S,
+        shard_idx: 1,
+        user_key: 0x1234_5678_9abc_def0,
     }
 }
 
@@ -86,7 +88,7 @@ fn known_test_vector() {
     let token = sign(&claims());
     println!("typical token: {} characters", token.len());
     assert_eq!(token, TEST_VECTOR_TOKEN);
-    assert_eq!(token.len(), 118);
+    assert_eq!(token.len(), 131);
 }
 
 #[test]
@@ -205,7 +207,7 @@ fn malformed_inputs_are_refused() {
     let over = "A".repeat(TOKEN_CHARS_MAX + 1);
     let padded = format!("{token}==");
     let bad_char = format!("{}!{}", &token[..10], &token[11..]);
-    let bad_version = format!("Ag{}", &token[2..]);
+    let bad_version = format!("Aw{}", &token[2..]);
     for (input, expected) in [
         ("", malformed(MalformedReason::TooShort)),
         ("t", malformed(MalformedReason::TooShort)),
@@ -404,6 +406,8 @@ proptest! {
         price_micros in 0..=i64::MAX,
         issued_unix_s in any::<i64>(),
         bidder in any::<bool>(),
+        shard_idx in any::<u16>(),
+        user_key in any::<u64>(),
     ) {
         let claims = TrackingClaims {
             request_id: &request_id,
@@ -414,6 +418,8 @@ proptest! {
             price_micros,
             currency: Currency::USD,
             issued_unix_s,
+            shard_idx,
+            user_key,
         };
         let token = sign(&claims);
         prop_assert!(token.len() <= TOKEN_CHARS_MAX);

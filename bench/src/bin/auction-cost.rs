@@ -112,6 +112,8 @@ fn run_batch(
                     price_micros: winner.price_micros,
                     currency,
                     issued_unix_s: now_unix_s,
+                    shard_idx: 0,
+                    user_key: 0,
                 };
                 let _ = signer.sign(&claims, out);
             };

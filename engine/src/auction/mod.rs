@@ -105,6 +105,31 @@ pub fn run_auction(
     now_unix_s: i64,
     scratch: &mut AuctionScratch,
 ) {
+    run_auction_gated(
+        source,
+        request,
+        currencies,
+        settings,
+        now_unix_s,
+        scratch,
+        &mut |_, _| true,
+    );
+}
+
+/// [`run_auction`] with a delivery gate: `gate(campaign_idx, campaign)` is asked about every
+/// candidate that passes the auction's own checks and above the floor, in bid order, and a
+/// `false` skips it (the shard's budget, pacing and frequency caps). It is asked only about
+/// candidates that could still win, so pacing draws and budget checks are not spent on
+/// campaigns below the winner.
+pub fn run_auction_gated(
+    source: &dyn CampaignSource,
+    request: &AdRequest,
+    currencies: &CurrencyTable,
+    settings: AuctionSettings,
+    now_unix_s: i64,
+    scratch: &mut AuctionScratch,
+    gate: &mut dyn FnMut(u32, &Campaign) -> bool,
+) {
     scratch.winners.clear();
     scratch.wins_per_campaign.clear();
     let Some(currency) = response_currency(request, currencies) else {
@@ -145,6 +170,9 @@ pub fn run_auction(
             let Some(creative_idx) = choose_creative(source, campaign, request, imp) else {
                 return ControlFlow::Continue(());
             };
+            if !gate(campaign_idx, campaign) {
+                return ControlFlow::Continue(());
+            }
             let found = Eligible {
                 campaign_idx,
                 creative_idx,

@@ -16,6 +16,8 @@
 //! | 8 | `issued_unix_s`, i64 |
 //! | 8 | `price_micros`, i64 |
 //! | 3 | currency, ISO-4217 upper-case letters |
+//! | 2 | `shard_idx`, u16: the shard that committed the bid's budget and owns its events |
+//! | 8 | `user_key`, u64: hash of the user key, 0 for none (frequency caps) |
 //! | 1 + n | `request_id`, length-prefixed |
 //! | 1 + n | `imp_id`, length-prefixed |
 //! | 1 + n | `buyer_id`, length-prefixed |
@@ -59,7 +61,7 @@ pub const SECRET_BYTES_MIN: usize = 32;
 pub const CLOCK_SKEW_S_MAX: i64 = 60;
 /// First byte of every payload. A new layout gets a new version so old and new servers can
 /// tell each other's tokens apart during a rolling upgrade.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Fed to the MAC before the payload so that a tag made here cannot be replayed as a MAC of
 /// another protocol that shares the secret by mistake (and vice versa).
@@ -67,9 +69,9 @@ const MAC_DOMAIN_LABEL: &[u8] = b"adshard/tracking-token/v1\0";
 
 /// Number of length-prefixed ids in a payload.
 const N_IDS: usize = 4;
-/// Payload bytes besides the ids: version, buyer kind, issue time, price, currency and one
-/// length byte per id.
-const FIXED_BYTES: usize = 1 + 1 + 8 + 8 + 3 + N_IDS;
+/// Payload bytes besides the ids: version, buyer kind, issue time, price, currency, shard, user
+/// key and one length byte per id.
+const FIXED_BYTES: usize = 1 + 1 + 8 + 8 + 3 + 2 + 8 + N_IDS;
 /// Largest payload: every id at [`ID_BYTES_MAX`].
 pub const PAYLOAD_BYTES_MAX: usize = FIXED_BYTES + N_IDS * ID_BYTES_MAX;
 /// Largest decoded token, payload and tag.
@@ -132,6 +134,11 @@ pub struct TrackingClaims<'a> {
     pub currency: Currency,
     /// When the server answered the auction, Unix seconds; the TTL counts from here.
     pub issued_unix_s: i64,
+    /// The shard that answered the auction: it committed the bid's budget and holds the
+    /// user's frequency caps, so the bid's events are routed to it.
+    pub shard_idx: u16,
+    /// Hash of the request's user key (`freqcap::user_key_hash`), 0 when it had none.
+    pub user_key: u64,
 }
 
 /// Which id of [`TrackingClaims`] an error is about.
@@ -411,6 +418,8 @@ fn write_payload(claims: &TrackingClaims<'_>, bytes: &mut [u8; TOKEN_BYTES_MAX])
     writer.put(&claims.issued_unix_s.to_le_bytes());
     writer.put(&claims.price_micros.to_le_bytes());
     writer.put(claims.currency.as_str().as_bytes());
+    writer.put(&claims.shard_idx.to_le_bytes());
+    writer.put(&claims.user_key.to_le_bytes());
     for id in [
         claims.request_id,
         claims.imp_id,
@@ -454,6 +463,8 @@ fn read_payload(payload: &[u8]) -> Option<TrackingClaims<'_>> {
     let price_micros = i64::from_le_bytes(reader.array()?);
     let currency_code: [u8; 3] = reader.array()?;
     let currency = Currency::parse(std::str::from_utf8(&currency_code).ok()?)?;
+    let shard_idx = u16::from_le_bytes(reader.array()?);
+    let user_key = u64::from_le_bytes(reader.array()?);
     let request_id = reader.id()?;
     let imp_id = reader.id()?;
     let buyer_id = reader.id()?;
@@ -470,6 +481,8 @@ fn read_payload(payload: &[u8]) -> Option<TrackingClaims<'_>> {
         price_micros,
         currency,
         issued_unix_s,
+        shard_idx,
+        user_key,
     };
     // We only sign valid claims; re-checking costs little and keeps the two sides honest.
     check_claims(&claims).ok()?;
