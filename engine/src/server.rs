@@ -236,11 +236,16 @@ pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandl
             meshes: meshes.clone(),
             tracking_secret: secret.clone(),
         };
-        let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+        let mut builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("adshard-shard-{shard_idx}"))
             .io_memory(config.server.io_memory_bytes)
-            .ring_depth(config.server.ring_depth)
-            .spawn(move || shard::run(setup));
+            .ring_depth(config.server.ring_depth);
+        if config.server.spin_before_park_us > 0 {
+            builder = builder.spin_before_park(std::time::Duration::from_micros(
+                config.server.spin_before_park_us,
+            ));
+        }
+        let spawned = builder.spawn(move || shard::run(setup));
         match spawned {
             Ok(executor) => executors.push(executor),
             Err(error) => {

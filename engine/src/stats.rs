@@ -272,9 +272,10 @@ pub struct StatsSnapshot {
 /// overflow bucket.
 pub const DECIDE_BUCKETS_US: usize = 2048;
 
-/// How long deciding an auction took, at 1 µs resolution: on this shard (`local`), or from
-/// handing it to the owner shard until its answer was back (`routed`, the decision plus the
-/// two hops). The difference of their percentiles is the cost of routing.
+/// How long an auction took from its body read to its response ready, at 1 µs resolution:
+/// decided on this shard (`local`), or handed to the owner shard and answered back
+/// (`routed`: the same work plus two hops and the owner's queue). The difference of their
+/// percentiles is the cost of routing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecideHistogram {
     pub counts: Vec<u64>,
@@ -551,7 +552,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
         local.add(&snapshot.decide.local);
         routed.add(&snapshot.decide.routed);
     }
-    out.push_str("# HELP adshard_auction_decide_seconds Time to decide an auction: on the shard that accepted it (local), or handed to the user's owner shard and back (routed). All shards, 1 us resolution.\n");
+    out.push_str("# HELP adshard_auction_decide_seconds Time from an auction's body read to its response ready: decided on the shard that accepted it (local), or handed to the user's owner shard and back (routed). All shards, 1 us resolution.\n");
     out.push_str("# TYPE adshard_auction_decide_seconds summary\n");
     for (route, histogram) in [("local", &local), ("routed", &routed)] {
         for quantile in [0.5, 0.9, 0.99, 0.999] {

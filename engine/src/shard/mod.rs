@@ -612,6 +612,7 @@ impl ShardHandler {
 
     /// `POST /openrtb2/auction`: parse here, then decide here or on the user's owner shard.
     async fn auction(&self, request: Request<'_>, response: &mut Response) {
+        let started = Instant::now();
         let routed = {
             let Ok(mut ad_request) = self.request.try_borrow_mut() else {
                 // Handlers borrow it only between awaits, so this is a bug, answered without
@@ -638,7 +639,6 @@ impl ShardHandler {
                     if owner != self.peer_id() {
                         self.delivery.borrow_mut().route_slots_exhausted += 1;
                     }
-                    let started = Instant::now();
                     let status = self.decide(&ad_request, &mut response.body);
                     self.delivery
                         .borrow_mut()
@@ -664,7 +664,6 @@ impl ShardHandler {
             }
         };
         let (owner, routed, slot, generation) = routed;
-        let started = Instant::now();
         let reply = Reply::new(&self.waiters, slot, generation);
         if let Err(error) = self
             .senders
