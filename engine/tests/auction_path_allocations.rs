@@ -4,8 +4,8 @@
 //! The figure is printed (`cargo test --test auction_path_allocations -- --nocapture`) and
 //! bounded so a regression fails the build. What remains is documented in ARCHITECTURE.md.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod alloc_common;
+
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -19,35 +19,10 @@ use adshard::server::DEMO_TRACKING_SECRET;
 use adshard::shard::{MeshSenders, ShardHandler, ShardMeshes};
 use adshard::stats::ShardStats;
 use adshard::tracking::TokenSigner;
-
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_common::allocations;
 
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
 
 const BANNER_REQUEST: &[u8] = br#"{"id":"req-banner-1","at":1,"tmax":120,"cur":["USD"],
 "imp":[{"id":"1","tagid":"leaderboard-top","bidfloor":0.25,"bidfloorcur":"USD","secure":1,
@@ -125,7 +100,7 @@ fn measure(body: &'static [u8], expected_status: u16) -> f64 {
             "{}",
             String::from_utf8_lossy(&response.body)
         );
-        let before = ALLOCATIONS.with(Cell::get);
+        let before = allocations();
         for _ in 0..MEASURED_REQUESTS {
             response.reset();
             handler.handle(request, &mut response).await;
@@ -137,7 +112,7 @@ fn measure(body: &'static [u8], expected_status: u16) -> f64 {
                 Duration::from_micros(10),
             );
         }
-        let allocations = ALLOCATIONS.with(Cell::get) - before;
+        let allocations = allocations() - before;
         allocations as f64 / MEASURED_REQUESTS as f64
     })
 }

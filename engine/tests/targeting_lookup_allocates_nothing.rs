@@ -5,55 +5,22 @@
 //! This file holds a single test so that no other test thread allocates during a measurement
 //! (the counter is per thread anyway).
 
+mod alloc_common;
 mod targeting_common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::ops::ControlFlow;
 
 use adshard::campaign::{Campaign, CreativeFormat};
 use adshard::openrtb::{AdRequest, CountryCode};
 use adshard::targeting::{HourOfWeek, IndexScratch, TargetingIndex};
+use alloc_common::allocations_during;
 use serde_json::json;
 use targeting_common::{
     banner, base_request, campaign, edit, native, native_request_string, parse, strings, timed,
 };
 
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
-// const-initialized thread-local without destructor, so touching it never allocates.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|count| count.set(count.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|count| count.set(count.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations_during(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
+static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
 
 /// Campaigns that make every kind of list: dense and sparse, includes and excludes, dayparts,
 /// every creative format.

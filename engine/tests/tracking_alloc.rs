@@ -5,8 +5,7 @@
 //! This file holds a single test so that no other test shares the measurement (the counter is
 //! per thread anyway).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod alloc_common;
 
 use adshard::openrtb::Currency;
 use adshard::tracking::dedupe::{DedupeKey, DedupeWindow};
@@ -14,42 +13,10 @@ use adshard::tracking::token::{
     token_from_query, BuyerKind, TokenScratch, TokenSigner, TrackingClaims, TOKEN_CHARS_MAX,
 };
 use adshard::tracking::EventKind;
-
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts, in a
-// const-initialized thread-local without destructor, so counting never allocates.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use alloc_common::allocations_during;
 
 #[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations_during(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
-}
+static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
 
 const ISSUED_UNIX_S: i64 = 1_700_000_000;
 const TTL_S: u64 = 3_600;
