@@ -112,7 +112,7 @@ impl Pools {
     }
 }
 
-fn advertiser_id(advertiser_idx: usize) -> String {
+pub fn advertiser_id(advertiser_idx: usize) -> String {
     format!("adv-{advertiser_idx:06}")
 }
 

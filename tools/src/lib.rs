@@ -10,6 +10,7 @@ pub mod pacing_sim;
 pub mod pools;
 pub mod replay;
 pub mod replay_http;
+pub mod requirements;
 pub mod rng;
 pub mod traffic;
 pub mod zipf;

@@ -6,6 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use adshard_tools::campaigns::{write_campaigns, CampaignsOptions};
+use adshard_tools::requirements::{write_requirements, RequirementsOptions};
 use adshard_tools::traffic::{write_traffic, TrafficOptions, USERS_DEFAULT};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -46,6 +47,22 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Advertiser block lists (domains, app bundles, page URL prefixes), one advertiser per
+    /// JSON line.
+    Requirements {
+        /// Advertisers of the matching campaign file (its `--count` / 10, rounded up).
+        #[arg(long)]
+        advertisers: usize,
+        /// Entries over all lists.
+        #[arg(long)]
+        entries: usize,
+        /// Seed of the generator: the same seed writes the same lists.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output file; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn output(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
@@ -70,6 +87,19 @@ fn main() -> anyhow::Result<()> {
             out,
         } => write_traffic(
             &TrafficOptions { count, seed, users },
+            &mut output(out.as_ref())?,
+        ),
+        Command::Requirements {
+            advertisers,
+            entries,
+            seed,
+            out,
+        } => write_requirements(
+            &RequirementsOptions {
+                advertisers,
+                entries,
+                seed,
+            },
             &mut output(out.as_ref())?,
         ),
     }
