@@ -47,6 +47,8 @@ use crate::tracking::{
 };
 use route::{Reply, RouteMessage, RoutedAuction, Waiters};
 
+const _: () = assert!(SHUTDOWN_POLL_INTERVAL.as_millis() < DRAIN_SETTLE.as_millis());
+
 /// How often a shard looks at the process-wide shutdown flag. Control plane only: the request
 /// path never reads it.
 pub const SHUTDOWN_POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -625,8 +627,13 @@ impl ShardHandler {
                 response.set_error(Endpoint::Auction, 400, &error.reason, &error.field);
                 return;
             }
+            // A draining shard decides everything itself: its peers are draining too, and a
+            // peer that has finished stops serving routed requests. Shards notice shutdown
+            // within `SHUTDOWN_POLL_INTERVAL` of each other and drain for at least
+            // `DRAIN_SETTLE`, which is longer, so nothing is routed to a peer that stopped.
+            let route = self.route_by_user && self.n_shards() > 1 && !self.context.draining.get();
             let owner = match ad_request.user_key {
-                Some(key) if self.route_by_user && self.n_shards() > 1 => {
+                Some(key) if route => {
                     owner_shard(user_key_hash(ad_request.text(key.text)), self.n_shards())
                 }
                 _ => self.peer_id(),
