@@ -365,28 +365,40 @@ impl BudgetLedger {
     pub fn expire(&mut self, now_unix_s: i64) {
         self.roll_day(now_unix_s);
         let hold_s = self.settings.hold_s;
-        for bucket in &mut self.buckets {
-            if bucket.start_s == i64::MIN || bucket.start_s + BUCKET_S + hold_s > now_unix_s {
-                continue;
+        for slot in 0..self.buckets.len() {
+            let start_s = self.buckets[slot].start_s;
+            if start_s != i64::MIN && start_s + BUCKET_S + hold_s <= now_unix_s {
+                self.release_bucket(slot);
             }
-            let today = bucket.start_s.div_euclid(SECONDS_PER_DAY) == self.day;
-            for (&campaign_idx, &amount) in &bucket.outstanding {
-                let Some(entry) = self.campaigns.get_mut(campaign_idx as usize) else {
-                    continue;
-                };
-                entry.released = entry.released.saturating_add(amount);
-                if today {
-                    entry.day_released = entry.day_released.saturating_add(amount);
-                }
-                self.counters.released_on_expiry_micros = self
-                    .counters
-                    .released_on_expiry_micros
-                    .saturating_add(amount);
-                mark_dirty(entry, campaign_idx, &mut self.dirty);
-            }
-            bucket.outstanding.clear();
-            bucket.start_s = i64::MIN;
         }
+    }
+
+    /// Releases everything still outstanding in bucket `slot` and marks it unused.
+    fn release_bucket(&mut self, slot: usize) {
+        let BudgetLedger {
+            buckets,
+            campaigns,
+            dirty,
+            counters,
+            day,
+            ..
+        } = self;
+        let bucket = &mut buckets[slot];
+        let today = bucket.start_s.div_euclid(SECONDS_PER_DAY) == *day;
+        for (&campaign_idx, &amount) in &bucket.outstanding {
+            let Some(entry) = campaigns.get_mut(campaign_idx as usize) else {
+                continue;
+            };
+            entry.released = entry.released.saturating_add(amount);
+            if today {
+                entry.day_released = entry.day_released.saturating_add(amount);
+            }
+            counters.released_on_expiry_micros =
+                counters.released_on_expiry_micros.saturating_add(amount);
+            mark_dirty(entry, campaign_idx, dirty);
+        }
+        bucket.outstanding.clear();
+        bucket.start_s = i64::MIN;
     }
 
     /// The next round to send to every peer, if the last one was acknowledged by all and
@@ -508,30 +520,22 @@ impl BudgetLedger {
         self.campaigns.is_empty()
     }
 
-    fn bucket_mut(&mut self, issued_unix_s: i64) -> &mut Bucket {
+    /// The ring slot of the bucket holding bids issued at `issued_unix_s`, and that bucket's
+    /// first second.
+    fn bucket_slot(&self, issued_unix_s: i64) -> (usize, i64) {
         let start_s = issued_unix_s - issued_unix_s.rem_euclid(BUCKET_S);
         let n = self.buckets.len() as i64;
         let slot = usize::try_from(start_s.div_euclid(BUCKET_S).rem_euclid(n)).unwrap_or(0);
-        let bucket = &mut self.buckets[slot];
-        if bucket.start_s != start_s {
+        (slot, start_s)
+    }
+
+    fn bucket_mut(&mut self, issued_unix_s: i64) -> &mut Bucket {
+        let (slot, start_s) = self.bucket_slot(issued_unix_s);
+        if self.buckets[slot].start_s != start_s {
             // The slot still holds an older bucket only if `expire` has not run for a whole
             // hold; release it now rather than mix two buckets.
-            let old_start = bucket.start_s;
-            if old_start != i64::MIN {
-                let old_today = old_start.div_euclid(SECONDS_PER_DAY) == self.day;
-                let outstanding = std::mem::take(&mut bucket.outstanding);
-                for (&campaign_idx, &amount) in &outstanding {
-                    if let Some(entry) = self.campaigns.get_mut(campaign_idx as usize) {
-                        entry.released = entry.released.saturating_add(amount);
-                        if old_today {
-                            entry.day_released = entry.day_released.saturating_add(amount);
-                        }
-                        mark_dirty(entry, campaign_idx, &mut self.dirty);
-                    }
-                }
-                let bucket = &mut self.buckets[slot];
-                bucket.outstanding = outstanding;
-                bucket.outstanding.clear();
+            if self.buckets[slot].start_s != i64::MIN {
+                self.release_bucket(slot);
             }
             self.buckets[slot].start_s = start_s;
         }
@@ -541,9 +545,7 @@ impl BudgetLedger {
     /// Takes `amount` of the campaign's reservation in the bucket of `issued_unix_s`; false if
     /// that bucket was already released.
     fn take_reservation(&mut self, campaign_idx: u32, issued_unix_s: i64, amount: i64) -> bool {
-        let start_s = issued_unix_s - issued_unix_s.rem_euclid(BUCKET_S);
-        let n = self.buckets.len() as i64;
-        let slot = usize::try_from(start_s.div_euclid(BUCKET_S).rem_euclid(n)).unwrap_or(0);
+        let (slot, start_s) = self.bucket_slot(issued_unix_s);
         let bucket = &mut self.buckets[slot];
         if bucket.start_s != start_s {
             return false;

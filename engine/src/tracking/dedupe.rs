@@ -23,8 +23,9 @@
 //!   a repeat, never twice.
 //!
 //! The window is per shard and in memory: a repeat that reaches another shard, or arrives after
-//! a restart, is not caught unless the caller routes by [`DedupeKey::owner_shard`] and rebuilds
-//! the window from the event log on start (see [`super`]).
+//! a restart, is not caught unless the caller routes every event of a token to one shard (the
+//! server uses the shard the token names; [`DedupeKey::owner_shard`] picks one from the key)
+//! and rebuilds the window from the event log on start (see [`super`]).
 
 use std::fmt;
 use std::num::NonZeroU64;

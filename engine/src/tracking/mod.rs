@@ -28,9 +28,11 @@
 //! 2. [`token::TokenSigner::verify`] with the shard's [`token::TokenScratch`], the wall clock
 //!    and the configured TTL. On error answer 403 with no detail (a forger learns nothing) and
 //!    count [`token::TokenError::label`]; `BadLayout` deserves an alert.
-//! 3. [`dedupe::DedupeKey::new`] from the kind and the tag. Either send the event to
-//!    [`dedupe::DedupeKey::owner_shard`] (so a repeat that lands on another shard is still
-//!    caught) or accept cross-shard repeats; then [`dedupe::DedupeWindow::first_seen`]. A
+//! 3. [`dedupe::DedupeKey::new`] from the kind and the tag. Send the event to one shard chosen
+//!    from the token, so a repeat that lands on another shard is still caught: the server
+//!    uses the token's `shard_idx` (the shard that decided the bid, which also holds its
+//!    budget commitment); [`dedupe::DedupeKey::owner_shard`] is the choice for a token that
+//!    names no shard. Then [`dedupe::DedupeWindow::first_seen`]. A
 //!    repeat is counted as a duplicate, not as an event, and still gets the normal answer (an
 //!    exchange that retries must not see an error).
 //! 4. A first event is counted per buyer (campaign or bidder) and creative, and written to the
