@@ -44,10 +44,25 @@ pub async fn run(setup: AdminSetup) {
         shutdown,
         shards,
     } = setup;
-    let mut connected = Vec::with_capacity(shards.len());
-    for (requests, replies) in shards {
-        connected.push((requests.connect().await, replies.connect().await));
-    }
+    // A shard that stops before it connects its ends (a server started and dropped at once, as
+    // tests do) would leave these connects waiting forever, and the server's drop waiting on
+    // this thread: they race the shutdown flag.
+    let connect_all = async {
+        let mut connected = Vec::with_capacity(shards.len());
+        for (requests, replies) in shards {
+            connected.push((requests.connect().await, replies.connect().await));
+        }
+        Some(connected)
+    };
+    let shutdown_seen = async {
+        while !shutdown.load(Ordering::Acquire) {
+            glommio::timer::sleep(SHUTDOWN_POLL_INTERVAL).await;
+        }
+        None
+    };
+    let Some(connected) = futures_lite::future::or(connect_all, shutdown_seen).await else {
+        return;
+    };
     let queue = executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "admin");
     // Admin connections get the public limits except the count, which a scraper never needs.
     let mut limits = config.http.clone();

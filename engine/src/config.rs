@@ -128,7 +128,7 @@ impl Default for CurrencyConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrackingConfig {
-    /// HMAC secret. Empty: the environment variable `ADSHARD_TRACKING_SECRET`, else the demo
+    /// Secret the tracking tokens' MAC key is derived from. Empty: the environment variable `ADSHARD_TRACKING_SECRET`, else the demo
     /// secret, which `serve` warns about loudly: anyone can forge events with it.
     pub secret: String,
     /// Base URL that tracking links in responses point to (this server's public address as
@@ -237,7 +237,7 @@ impl Default for HttpLimits {
     }
 }
 
-/// HMAC secrets shorter than this are guessable; matches `tracking::SECRET_BYTES_MIN`.
+/// Tracking secrets shorter than this are guessable; matches `tracking::SECRET_BYTES_MIN`.
 pub const TRACKING_SECRET_BYTES_MIN: usize = 32;
 
 /// Ceilings on the limits themselves, so a config cannot ask a shard for absurd buffers.

@@ -143,7 +143,7 @@ fn owner_shard_is_in_range_and_spreads() {
     }
 }
 
-/// A tag whose bytes look random, as HMAC output does.
+/// A tag whose bytes look random, as MAC output does.
 fn tag_from(n: u64) -> TokenTag {
     let mut rng = SplitMix64(n);
     let mut bytes = [0u8; TAG_BYTES];

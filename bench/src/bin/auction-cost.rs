@@ -2,8 +2,10 @@
 //! parse, validate, target, auction, and write the signed bid response, as a shard does.
 //!
 //! Run natively it prints ns per request; under `valgrind --tool=callgrind
-//! --toggle-collect=*run_batch*` it gives a stable instruction count for exactly the batch
-//! (loading the campaigns is not counted). It also prints the targeting index's memory per
+//! --toggle-collect=auction_cost::run_batch` it gives a stable instruction count for exactly
+//! the batch (loading the campaigns is not counted). Name the function exactly: callgrind
+//! toggles collection on entering *and* on leaving each matching function, so a pattern such
+//! as `*run_batch*` also matches the signing closure inside and leaves signing uncounted. It also prints the targeting index's memory per
 //! campaign.
 //!
 //! usage: auction-cost --campaigns FILE.json --requests FILE.jsonl [--repeat N]

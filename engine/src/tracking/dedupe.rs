@@ -18,7 +18,7 @@
 //!   the oldest are forgotten and a repeat of a forgotten event counts again. Size
 //!   `entries_max` over the peak first-sighting rate per shard times (TTL + skew), and alert
 //!   when `covers` turns false.
-//! - Two different events collide with probability about n²/2^65 for n entries (tags are HMAC
+//! - Two different events collide with probability about n²/2^65 for n entries (tags are MAC
 //!   output, so an attacker cannot aim for a collision); a collision makes an event count as
 //!   a repeat, never twice.
 //!
@@ -51,7 +51,7 @@ const EMPTY: u64 = 0;
 pub struct DedupeKey(NonZeroU64);
 
 impl DedupeKey {
-    /// The key of event `kind` of the bid whose token has `tag`. The tag is HMAC output, so its
+    /// The key of event `kind` of the bid whose token has `tag`. The tag is MAC output, so its
     /// first 8 bytes are already uniform; XOR-ing a distinct constant per kind keeps the win,
     /// the impression and the click of one bid distinct.
     pub fn new(kind: EventKind, tag: &TokenTag) -> DedupeKey {

@@ -8,7 +8,7 @@
 //! - `burl`: `/imp?t=TOKEN` (billing), and an impression pixel `/imp?t=TOKEN` in the markup,
 //! - the click-through: `/click?t=TOKEN`, answered with a 302 to the landing page.
 //!
-//! [`token`] signs and verifies tokens (HMAC-SHA256 over request, imp, buyer, creative, price,
+//! [`token`] signs and verifies tokens (keyed BLAKE3 over request, imp, buyer, creative, price,
 //! currency and issue time); [`dedupe`] remembers recent events per shard. Both are pure and
 //! synchronous, allocate nothing on the request path after warm-up, and never panic on what a
 //! client sends. The HTTP wiring lives elsewhere; this is its contract.
