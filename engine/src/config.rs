@@ -23,6 +23,90 @@ pub struct Config {
     pub currency: CurrencyConfig,
     pub tracking: TrackingConfig,
     pub delivery: DeliveryConfig,
+    /// The external bidders (`[[bidders]]`), asked on every request they take; none by default.
+    pub bidders: Vec<BidderConfig>,
+    /// Deadline arithmetic of the fan-out to `bidders`.
+    pub fanout: FanoutConfig,
+}
+
+/// Most bidders in one configuration: each request may fan out to every one, and a shard keeps
+/// a pool per bidder; the per-request state (futures, buffers) is sized by this at compile time.
+pub const BIDDERS_MAX: usize = 16;
+
+/// One external bidder (DSP) asked over OpenRTB.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BidderConfig {
+    /// Unique; names the bidder in metrics, logs and tracking tokens.
+    pub name: String,
+    /// `http://IP:PORT/path` (or `localhost`): resolved once at start, never per request.
+    pub endpoint: String,
+    /// "2.5" or "2.6": a 2.5 bidder gets the request down-converted.
+    pub openrtb_version: crate::bidders::OpenRtbVersion,
+    /// The most time this bidder is given, however much the request's deadline leaves.
+    pub timeout_ms: u64,
+    /// Connections one shard may hold open to this bidder; a request that finds all in use
+    /// does not ask this bidder.
+    pub connections_per_shard_max: usize,
+    /// Connections each shard opens at start, so the first requests pay no handshake.
+    pub connections_warm: usize,
+    /// Media the bidder buys ("banner", "video", "audio", "native"); it gets only the imps
+    /// offering one of them.
+    pub media: Vec<String>,
+    /// Off: configured but never asked.
+    pub enabled: bool,
+}
+
+impl Default for BidderConfig {
+    fn default() -> Self {
+        BidderConfig {
+            name: String::new(),
+            endpoint: String::new(),
+            openrtb_version: crate::bidders::OpenRtbVersion::V2_6,
+            timeout_ms: 100,
+            connections_per_shard_max: 64,
+            connections_warm: 4,
+            media: vec![
+                "banner".into(),
+                "video".into(),
+                "audio".into(),
+                "native".into(),
+            ],
+            enabled: true,
+        }
+    }
+}
+
+/// How the time of a request is shared out (design.md §6): the deadline is the arrival plus
+/// `min(tmax, tmax_max_ms)` minus `response_reserve_ms`; each bidder gets what remains minus
+/// `network_buffer_ms` (at most its own `timeout_ms`), and is skipped when that is below
+/// `bidder_time_min_ms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FanoutConfig {
+    /// Cap on the request's `tmax`, and the budget of a request without one.
+    pub tmax_max_ms: u64,
+    /// Kept back from the deadline for the auction and writing the response.
+    pub response_reserve_ms: u64,
+    /// Subtracted from what remains when telling a bidder its `tmax`: the time its answer
+    /// spends on the network and in our parser.
+    pub network_buffer_ms: u64,
+    /// A bidder given less than this is not asked: it could not answer in time.
+    pub bidder_time_min_ms: u64,
+    /// Largest bid response read from a bidder; a longer one is dropped and counted.
+    pub response_bytes_max: usize,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        FanoutConfig {
+            tmax_max_ms: 100,
+            response_reserve_ms: 2,
+            network_buffer_ms: 5,
+            bidder_time_min_ms: 5,
+            response_bytes_max: 256 * 1024,
+        }
+    }
 }
 
 /// Budgets, pacing, frequency caps and the routing of requests to the shard that owns the
@@ -517,9 +601,101 @@ impl Config {
                 format!("must be between 1 and {CONNECTIONS_PER_SHARD_CEILING}"),
             );
         }
+        self.validate_fanout(&mut issue);
         issues
     }
+
+    fn validate_fanout(&self, issue: &mut dyn FnMut(&str, String)) {
+        let fanout = &self.fanout;
+        if !(1..=10_000).contains(&fanout.tmax_max_ms) {
+            issue("fanout.tmax_max_ms", "must be between 1 and 10000".into());
+        }
+        if fanout.response_reserve_ms >= fanout.tmax_max_ms {
+            issue(
+                "fanout.response_reserve_ms",
+                "must be below fanout.tmax_max_ms".into(),
+            );
+        }
+        if fanout.network_buffer_ms >= fanout.tmax_max_ms {
+            issue(
+                "fanout.network_buffer_ms",
+                "must be below fanout.tmax_max_ms".into(),
+            );
+        }
+        if !(1..=fanout.tmax_max_ms.max(1)).contains(&fanout.bidder_time_min_ms) {
+            issue(
+                "fanout.bidder_time_min_ms",
+                "must be between 1 and fanout.tmax_max_ms".into(),
+            );
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&fanout.response_bytes_max) {
+            issue(
+                "fanout.response_bytes_max",
+                "must be between 1024 and 16777216".into(),
+            );
+        }
+        if self.bidders.len() > BIDDERS_MAX {
+            issue(
+                "bidders",
+                format!(
+                    "at most {BIDDERS_MAX} bidders, found {}",
+                    self.bidders.len()
+                ),
+            );
+        }
+        for (idx, bidder) in self.bidders.iter().enumerate() {
+            let field = |name: &str| format!("bidders[{idx}].{name}");
+            if bidder.name.is_empty()
+                || bidder.name.len() > 64
+                || !bidder
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                issue(
+                    &field("name"),
+                    "must be 1-64 characters of letters, digits, '-' and '_'".into(),
+                );
+            }
+            if self.bidders[..idx].iter().any(|b| b.name == bidder.name) {
+                issue(&field("name"), format!("`{}` is used twice", bidder.name));
+            }
+            if let Err(error) = crate::bidders::client::BidderEndpoint::parse(&bidder.endpoint) {
+                issue(&field("endpoint"), error.to_string());
+            }
+            if !(1..=10_000).contains(&bidder.timeout_ms) {
+                issue(&field("timeout_ms"), "must be between 1 and 10000".into());
+            }
+            if !(1..=BIDDER_CONNECTIONS_CEILING).contains(&bidder.connections_per_shard_max) {
+                issue(
+                    &field("connections_per_shard_max"),
+                    format!("must be between 1 and {BIDDER_CONNECTIONS_CEILING}"),
+                );
+            }
+            if bidder.connections_warm > bidder.connections_per_shard_max {
+                issue(
+                    &field("connections_warm"),
+                    "must be at most connections_per_shard_max".into(),
+                );
+            }
+            if bidder.media.is_empty() {
+                issue(&field("media"), "must name at least one media kind".into());
+            }
+            for kind in &bidder.media {
+                if crate::bidders::media_kind(kind).is_none() {
+                    issue(
+                        &field("media"),
+                        format!("`{kind}` is not one of banner, video, audio, native"),
+                    );
+                }
+            }
+        }
+    }
 }
+
+/// Connections one shard may keep to one bidder: beyond a few hundred, a bidder is better
+/// served by fewer, busier connections, and each costs a file descriptor and buffers.
+pub const BIDDER_CONNECTIONS_CEILING: usize = 1024;
 
 /// Parses a CPU list as the kernel writes them: "3", "2-5", "0,2-3". Empty means "all online".
 pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {

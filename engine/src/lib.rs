@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod auction;
+pub mod bidders;
 pub mod budget;
 pub mod campaign;
 pub mod catalog;

@@ -237,6 +237,7 @@ impl ShardStats {
             tracking: self.tracking.iter().map(|row| copy(row)).collect(),
             delivery: DeliverySnapshot::default(),
             decide: DecideSnapshot::default(),
+            bidders: Vec::new(),
         }
     }
 }
@@ -265,6 +266,16 @@ pub struct StatsSnapshot {
     pub tracking: Vec<Vec<u64>>,
     pub delivery: DeliverySnapshot,
     pub decide: DecideSnapshot,
+    /// Per external bidder, in configuration order: name, counters, connections open.
+    pub bidders: Vec<BidderSnapshot>,
+}
+
+/// One bidder's activity on one shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BidderSnapshot {
+    pub name: String,
+    pub counters: crate::bidders::fanout::BidderCounters,
+    pub connections_open: u64,
 }
 
 /// Microsecond buckets of [`DecideHistogram`]: 1 µs wide up to 2 ms (the hop the routing
@@ -570,6 +581,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
             histogram.total()
         );
     }
+    render_bidders(snapshots, out);
     out.push_str(
         "# HELP adshard_tracking_requests_total Tracking requests by event and outcome.\n",
     );
@@ -645,6 +657,133 @@ impl std::fmt::Display for LabelValue<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Per-bidder series, summed over shards (one series per bidder and label keeps the
+/// cardinality at the bidder count), except the connection gauge, which is per shard.
+fn render_bidders(snapshots: &[StatsSnapshot], out: &mut String) {
+    use crate::bidders::fanout::{BidderCounters, ERROR_LABELS};
+    let mut totals: Vec<(&str, BidderCounters)> = Vec::new();
+    for snapshot in snapshots {
+        for bidder in &snapshot.bidders {
+            match totals.iter_mut().find(|(name, _)| *name == bidder.name) {
+                Some((_, total)) => total.add(&bidder.counters),
+                None => totals.push((&bidder.name, bidder.counters.clone())),
+            }
+        }
+    }
+    if totals.is_empty() {
+        return;
+    }
+    type Counter = (&'static str, &'static str, fn(&BidderCounters) -> u64);
+    let counters: [Counter; 8] = [
+        (
+            "adshard_bidder_requests_total",
+            "Bid requests sent to the bidder.",
+            |c| c.requests,
+        ),
+        (
+            "adshard_bidder_skipped_no_imps_total",
+            "Requests not sent: no imp of a media kind the bidder buys.",
+            |c| c.skipped_no_imps,
+        ),
+        (
+            "adshard_bidder_skipped_no_time_total",
+            "Requests not sent: too little time left before the deadline.",
+            |c| c.skipped_no_time,
+        ),
+        (
+            "adshard_bidder_no_bids_total",
+            "Answers without a bid (204 or an empty seatbid).",
+            |c| c.no_bids,
+        ),
+        (
+            "adshard_bidder_bids_total",
+            "Valid bids received before the deadline.",
+            |c| c.bids,
+        ),
+        (
+            "adshard_bidder_wins_total",
+            "Bids that won their impression.",
+            |c| c.wins,
+        ),
+        (
+            "adshard_bidder_invalid_responses_total",
+            "Answers that were not a usable bid response.",
+            |c| c.invalid_responses,
+        ),
+        (
+            "adshard_bidder_timeouts_total",
+            "Exchanges with no full answer by the deadline (late bids dropped).",
+            |c| c.timeouts(),
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (bidder, total) in &totals {
+            let _ = writeln!(out, "{name}{{bidder=\"{bidder}\"}} {}", value(total));
+        }
+    }
+    let name = "adshard_bidder_errors_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Failed exchanges with the bidder, by kind.\n# TYPE {name} counter"
+    );
+    for (bidder, total) in &totals {
+        for (label, count) in ERROR_LABELS.iter().zip(total.errors) {
+            let _ = writeln!(
+                out,
+                "{name}{{bidder=\"{bidder}\",error=\"{label}\"}} {count}"
+            );
+        }
+    }
+    let name = "adshard_bidder_bids_rejected_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Bids dropped by validation, by reason.\n# TYPE {name} counter"
+    );
+    for (bidder, total) in &totals {
+        for (reason, count) in total.rejected.iter() {
+            if count > 0 {
+                let _ = writeln!(
+                    out,
+                    "{name}{{bidder=\"{bidder}\",reason=\"{}\"}} {count}",
+                    reason.as_str()
+                );
+            }
+        }
+    }
+    let name = "adshard_bidder_latency_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time from sending a bid request to its full answer.\n# TYPE {name} summary"
+    );
+    for (bidder, total) in &totals {
+        let _ = writeln!(
+            out,
+            "{name}_sum{{bidder=\"{bidder}\"}} {}",
+            total.latency_us_sum as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "{name}_count{{bidder=\"{bidder}\"}} {}",
+            total.latency_count
+        );
+    }
+    let name = "adshard_bidder_connections_open";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Connections open to the bidder (idle and in use).\n# TYPE {name} gauge"
+    );
+    for snapshot in snapshots {
+        for bidder in &snapshot.bidders {
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{}\",bidder=\"{}\"}} {}",
+                snapshot.shard_idx, bidder.name, bidder.connections_open
+            );
+        }
     }
 }
 

@@ -122,6 +122,8 @@ fn run_batch(
             let context = ResponseContext {
                 public_url: "http://127.0.0.1:8080",
                 currency,
+                external: &[],
+                currencies,
             };
             write_bid_response(
                 &mut out,

@@ -10,11 +10,16 @@
 //!
 //! `bapp` blocks advertised apps by bundle; internal campaigns advertise no app bundle, so it
 //! cannot match them (it applies to external bids, which declare one).
+//!
+//! External bidders' bids join afterwards ([`merge_external_bids`]): `bidders::response` has
+//! already held each one to the same floors and block lists, so the merge only ranks and
+//! prices.
 
 pub mod response;
 
 use std::ops::ControlFlow;
 
+use crate::bidders::response::ExternalBid;
 use crate::campaign::{Campaign, Creative};
 use crate::config::PricingRule;
 use crate::currency::CurrencyTable;
@@ -67,6 +72,18 @@ pub struct Winner {
     pub bid_micros: i64,
     /// What it pays under the pricing rule, in the response currency; never above the bid.
     pub price_micros: i64,
+    /// The higher of the runner-up's bid and the floor, in the response currency: what a second
+    /// price is built from, kept so that external bids can join the auction afterwards.
+    pub runner_up_micros: i64,
+    /// `Some(k)`: the impression went to the external bid `k` of the request (see
+    /// [`merge_external_bids`]), and `campaign_idx` and `creative_idx` mean nothing.
+    pub external_idx: Option<u32>,
+}
+
+impl Winner {
+    pub fn is_external(&self) -> bool {
+        self.external_idx.is_some()
+    }
 }
 
 /// The outcome of one request's auctions, reused across requests.
@@ -220,6 +237,8 @@ pub fn run_auction_gated(
             creative_idx: first.creative_idx,
             bid_micros: first.bid_micros,
             price_micros,
+            runner_up_micros: runner_up.map_or(floor_micros, |r| r.bid_micros.max(floor_micros)),
+            external_idx: None,
         });
         match scratch
             .wins_per_campaign
@@ -229,6 +248,109 @@ pub fn run_auction_gated(
             Some((_, wins)) => *wins += 1,
             None => scratch.wins_per_campaign.push((first.campaign_idx, 1)),
         }
+    }
+}
+
+/// Lets the valid bids of external bidders compete with the campaigns' winners, impression by
+/// impression, under the same pricing rule: the highest bid wins, a campaign on a tie (it is
+/// ours, and its delivery is already gated), and the earlier bid among external ties (bidders
+/// in configuration order). Under second price the winner pays the next-highest bid of either
+/// kind, or the floor, plus the increment, never more than its bid. `external` holds bids in
+/// the currency of `scratch.currency`, each already checked against its impression (floor,
+/// blocks, size) by `bidders::response`.
+pub fn merge_external_bids(
+    scratch: &mut AuctionScratch,
+    request: &AdRequest,
+    currencies: &CurrencyTable,
+    external: &[ExternalBid],
+    settings: AuctionSettings,
+) {
+    if external.is_empty() {
+        return;
+    }
+    let currency = scratch.currency;
+    for (imp_idx, imp) in request.imps().iter().enumerate() {
+        let mut best: [Option<(usize, i64)>; 2] = [None, None];
+        for (bid_idx, bid) in external.iter().enumerate() {
+            if bid.imp_idx != imp_idx {
+                continue;
+            }
+            match best {
+                [Some((_, top)), _] if bid.price_micros <= top => {
+                    if best[1].map_or(true, |(_, second)| bid.price_micros > second) {
+                        best[1] = Some((bid_idx, bid.price_micros));
+                    }
+                }
+                _ => {
+                    best[1] = best[0];
+                    best[0] = Some((bid_idx, bid.price_micros));
+                }
+            }
+        }
+        let Some((top_idx, top_micros)) = best[0] else {
+            continue;
+        };
+        let floor_micros = currencies
+            .convert(imp.bidfloor_micros, imp.bidfloor_currency, currency)
+            .unwrap_or(0);
+        let second_external = best[1].map_or(floor_micros, |(_, price)| price.max(floor_micros));
+        let internal = scratch
+            .winners
+            .iter()
+            .position(|winner| winner.imp_idx == imp_idx);
+        match internal {
+            Some(position) => {
+                let winner = &mut scratch.winners[position];
+                if winner.bid_micros >= top_micros {
+                    // The campaign keeps the impression; the best external bid may raise what
+                    // it pays.
+                    winner.runner_up_micros = winner.runner_up_micros.max(top_micros);
+                    winner.price_micros =
+                        clearing_price(settings, winner.bid_micros, winner.runner_up_micros);
+                } else {
+                    let runner_up = winner.bid_micros.max(second_external);
+                    *winner = external_winner(imp_idx, top_idx, top_micros, runner_up, settings);
+                }
+            }
+            None => {
+                if scratch.winners.len() >= WINNERS_MAX {
+                    break;
+                }
+                let winner =
+                    external_winner(imp_idx, top_idx, top_micros, second_external, settings);
+                let at = scratch.winners.partition_point(|w| w.imp_idx < imp_idx);
+                scratch.winners.insert(at, winner);
+            }
+        }
+    }
+}
+
+fn external_winner(
+    imp_idx: usize,
+    bid_idx: usize,
+    bid_micros: i64,
+    runner_up_micros: i64,
+    settings: AuctionSettings,
+) -> Winner {
+    Winner {
+        imp_idx,
+        campaign_idx: u32::MAX,
+        creative_idx: usize::MAX,
+        bid_micros,
+        price_micros: clearing_price(settings, bid_micros, runner_up_micros),
+        runner_up_micros,
+        external_idx: u32::try_from(bid_idx).ok(),
+    }
+}
+
+/// What the winner of a bid of `bid_micros` pays when the next bid (or the floor) is
+/// `runner_up_micros`.
+fn clearing_price(settings: AuctionSettings, bid_micros: i64, runner_up_micros: i64) -> i64 {
+    match settings.pricing {
+        PricingRule::FirstPrice => bid_micros,
+        PricingRule::SecondPrice => runner_up_micros
+            .saturating_add(SECOND_PRICE_INCREMENT_MICROS)
+            .min(bid_micros),
     }
 }
 

@@ -10,7 +10,9 @@
 use std::io::Write as _;
 
 use super::{CampaignSource, Winner};
+use crate::bidders::response::{substitute_macros, ExternalBid};
 use crate::campaign::{Creative, CreativeFormat};
+use crate::currency::CurrencyTable;
 use crate::http::write_json_string;
 use crate::openrtb::{AdRequest, Currency};
 
@@ -22,6 +24,11 @@ pub struct ResponseContext<'a> {
     /// Base of our tracking URLs, without a trailing slash.
     pub public_url: &'a str,
     pub currency: Currency,
+    /// The request's valid external bids, which winners with an `external_idx` index.
+    pub external: &'a [ExternalBid],
+    /// Converts an external winner's clearing price into its bidder's currency for
+    /// `${AUCTION_PRICE}`.
+    pub currencies: &'a CurrencyTable,
 }
 
 /// Appends `micros` as a decimal currency amount ("1.5", "0.03", "2").
@@ -267,6 +274,20 @@ pub fn write_bid_response(
     out.extend_from_slice(SEAT.as_bytes());
     out.extend_from_slice(b"\",\"bid\":[");
     for (winner_idx, winner) in winners.iter().enumerate() {
+        if let Some(external_idx) = winner.external_idx {
+            let Some(bid) = context.external.get(external_idx as usize) else {
+                debug_assert!(
+                    false,
+                    "winner names an external bid the request does not have"
+                );
+                continue;
+            };
+            if winner_idx > 0 {
+                out.push(b',');
+            }
+            write_external_bid(out, request, winner, bid, context, adm);
+            continue;
+        }
         let campaign = source.campaign(winner.campaign_idx);
         let Some(creative) = campaign.creatives.get(winner.creative_idx) else {
             debug_assert!(false, "winner names a creative its campaign does not have");
@@ -350,6 +371,85 @@ pub fn write_bid_response(
         out.push(b'}');
     }
     out.extend_from_slice(b"]}]}");
+}
+
+/// An external bidder's winning bid, passed through with its OpenRTB macros filled in: the
+/// clearing price (in the bidder's currency), our request id, its ids and seat. Its `nurl`,
+/// `burl` and markup stay the bidder's own, so its win and billing notices reach it directly.
+fn write_external_bid(
+    out: &mut Vec<u8>,
+    request: &AdRequest,
+    winner: &Winner,
+    bid: &ExternalBid,
+    context: &ResponseContext<'_>,
+    scratch: &mut String,
+) {
+    let (macro_price_micros, _) = context
+        .currencies
+        .convert(winner.price_micros, context.currency, bid.bid_currency)
+        .map_or((winner.price_micros, context.currency), |price| {
+            (price, bid.bid_currency)
+        });
+    let values = bid.macro_values(&request.id, macro_price_micros);
+    out.extend_from_slice(b"{\"id\":");
+    write_json_string(out, &bid.bid_id);
+    out.extend_from_slice(b",\"impid\":");
+    write_json_string(out, &bid.imp_id);
+    out.extend_from_slice(b",\"price\":");
+    write_micros(out, winner.price_micros);
+    if !bid.adid.is_empty() {
+        out.extend_from_slice(b",\"adid\":");
+        write_json_string(out, &bid.adid);
+    }
+    out.extend_from_slice(b",\"crid\":");
+    write_json_string(
+        out,
+        if bid.crid.is_empty() {
+            &bid.bid_id
+        } else {
+            &bid.crid
+        },
+    );
+    if !bid.adomain.is_empty() {
+        out.extend_from_slice(b",\"adomain\":[");
+        write_json_string(out, &bid.adomain);
+        out.push(b']');
+    }
+    let mut categories = bid.categories().peekable();
+    if categories.peek().is_some() {
+        out.extend_from_slice(b",\"cat\":[");
+        for (category_idx, category) in categories.enumerate() {
+            if category_idx > 0 {
+                out.push(b',');
+            }
+            write_json_string(out, category);
+        }
+        out.push(b']');
+    }
+    if !bid.deal_id.is_empty() {
+        out.extend_from_slice(b",\"dealid\":");
+        write_json_string(out, &bid.deal_id);
+    }
+    if bid.w > 0 && bid.h > 0 {
+        let _ = write!(out, ",\"w\":{},\"h\":{}", bid.w, bid.h);
+    }
+    if bid.mtype > 0 {
+        let _ = write!(out, ",\"mtype\":{}", bid.mtype);
+    }
+    for (key, template) in [
+        (&b",\"nurl\":"[..], &bid.nurl),
+        (&b",\"burl\":"[..], &bid.burl),
+        (&b",\"adm\":"[..], &bid.adm),
+    ] {
+        if template.is_empty() {
+            continue;
+        }
+        scratch.clear();
+        substitute_macros(template, &values, scratch);
+        out.extend_from_slice(key);
+        write_json_string(out, scratch);
+    }
+    out.push(b'}');
 }
 
 #[cfg(test)]

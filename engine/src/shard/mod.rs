@@ -26,7 +26,11 @@ use glommio::net::TcpListener;
 use glommio::{executor, spawn_local_into, Latency, Shares, TaskQueueHandle};
 
 use crate::auction::response::{write_bid_response, ResponseContext};
-use crate::auction::{run_auction_gated, AuctionScratch, AuctionSettings, CampaignSource};
+use crate::auction::{
+    merge_external_bids, run_auction_gated, AuctionScratch, AuctionSettings, CampaignSource,
+};
+use crate::bidders::fanout::Fanout;
+use crate::bidders::response::ExternalBid;
 use crate::budget::{BudgetLedger, Delta, LedgerSettings, Limits};
 use crate::campaign::{Campaign, CampaignData, SpendOn};
 use crate::catalog::Catalog;
@@ -37,8 +41,8 @@ use crate::http::{serve_connection, ConnectionContext, Handler, Method, Request,
 use crate::openrtb::{parse_bid_request, AdRequest, Currency};
 use crate::pacing::{DailySpend, Pacer, PacingConfig, PacingRng};
 use crate::stats::{
-    CampaignCounters, DecideSnapshot, DeliverySnapshot, Endpoint, ShardStats, StatsSnapshot,
-    TrackingOutcome,
+    BidderSnapshot, CampaignCounters, DecideSnapshot, DeliverySnapshot, Endpoint, ShardStats,
+    StatsSnapshot, TrackingOutcome,
 };
 use crate::tracking::{
     price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, DedupeKey,
@@ -210,6 +214,9 @@ pub async fn run(setup: ShardSetup) {
             reply: reply_senders,
         },
     ));
+    // Bidder pools open their warm connections before the shard accepts requests; a bidder
+    // that is down costs its connect timeout here once, and is counted.
+    handler.fanout.warm().await;
     // Tracking events and budget rounds from other shards are handled in the background
     // queue; routed auctions and their replies are requests, in the request queue.
     let mut mesh_tasks = Vec::new();
@@ -393,6 +400,8 @@ pub struct ShardHandler {
     dedupe: RefCell<DedupeWindow>,
     delivery: RefCell<Delivery>,
     waiters: RefCell<Waiters>,
+    /// The external bidders, their connection pools and counters.
+    pub fanout: Fanout,
     /// Budget round buffers returned by the peers, and acknowledgements still to send (one
     /// per peer at most: a peer has at most one round in flight).
     exchange: RefCell<Exchange>,
@@ -444,6 +453,14 @@ struct RequestScratch {
     adm: String,
     url: String,
     token_scratch: TokenScratch,
+}
+
+/// Where an auction goes once its request is parsed.
+enum Next {
+    /// Ask the external bidders first (the request in its own box).
+    AskBidders(Box<RoutedAuction>),
+    /// To the owner shard `(owner, slot, generation)`, waiting in `slot`.
+    Route((usize, u32, u32), Box<RoutedAuction>),
 }
 
 /// The 1x1 transparent GIF an impression pixel answers with.
@@ -573,6 +590,7 @@ impl ShardHandler {
             )),
             delivery: RefCell::new(delivery),
             waiters: RefCell::new(Waiters::default()),
+            fanout: Fanout::new(&config.bidders, &config.fanout),
             context,
         }
     }
@@ -609,13 +627,25 @@ impl ShardHandler {
             route_slots_exhausted: delivery.route_slots_exhausted,
         };
         snapshot.decide = delivery.decide.clone();
+        snapshot.bidders = self
+            .fanout
+            .counters()
+            .into_iter()
+            .zip(self.fanout.connections_open())
+            .map(|((name, counters), open)| BidderSnapshot {
+                name,
+                counters,
+                connections_open: open as u64,
+            })
+            .collect();
         snapshot
     }
 
-    /// `POST /openrtb2/auction`: parse here, then decide here or on the user's owner shard.
+    /// `POST /openrtb2/auction`: parse here, ask the bidders if any, then decide here or on the
+    /// user's owner shard.
     async fn auction(&self, request: Request<'_>, response: &mut Response) {
         let started = Instant::now();
-        let routed = {
+        let next = {
             let Ok(mut ad_request) = self.request.try_borrow_mut() else {
                 // Handlers borrow it only between awaits, so this is a bug, answered without
                 // panicking.
@@ -627,50 +657,134 @@ impl ShardHandler {
                 response.set_error(Endpoint::Auction, 400, &error.reason, &error.field);
                 return;
             }
-            // A draining shard decides everything itself: its peers are draining too, and a
-            // peer that has finished stops serving routed requests. Shards notice shutdown
-            // within `SHUTDOWN_POLL_INTERVAL` of each other and drain for at least
-            // `DRAIN_SETTLE`, which is longer, so nothing is routed to a peer that stopped.
-            let route = self.route_by_user && self.n_shards() > 1 && !self.context.draining.get();
-            let owner = match ad_request.user_key {
-                Some(key) if route => {
-                    owner_shard(user_key_hash(ad_request.text(key.text)), self.n_shards())
-                }
-                _ => self.peer_id(),
-            };
-            let slot = (owner != self.peer_id())
-                .then(|| self.waiters.borrow_mut().register())
-                .flatten();
-            match slot {
-                None => {
-                    if owner != self.peer_id() {
-                        self.delivery.borrow_mut().route_slots_exhausted += 1;
+            if self.fanout.is_active() {
+                // The request waits for bidders: it moves into a pooled box of its own (the
+                // shard's parse buffer serves the next request meanwhile) and continues there.
+                let mut boxed = self.waiters.borrow_mut().take_box();
+                std::mem::swap(&mut boxed.request, &mut *ad_request);
+                boxed.external.clear();
+                Next::AskBidders(boxed)
+            } else {
+                let owner = self.owner_of(&ad_request);
+                let slot = (owner != self.peer_id())
+                    .then(|| self.waiters.borrow_mut().register())
+                    .flatten();
+                match slot {
+                    None => {
+                        self.decide_here(owner, &ad_request, &[], started, response);
+                        return;
                     }
-                    let status = self.decide(&ad_request, &mut response.body);
-                    self.delivery
-                        .borrow_mut()
-                        .decide
-                        .local
-                        .record(started.elapsed());
-                    finish_auction(response, status);
-                    return;
-                }
-                Some((slot, generation)) => {
-                    let mut routed = self.waiters.borrow_mut().take_box();
-                    // The parsed request travels; the box's old one stays here for the next
-                    // parse, so neither side allocates.
-                    std::mem::swap(&mut routed.request, &mut *ad_request);
-                    routed.reply_to = self.peer_id();
-                    routed.slot = slot;
-                    routed.generation = generation;
-                    routed.status = 0;
-                    routed.body.clear();
-                    self.delivery.borrow_mut().routed_out += 1;
-                    (owner, routed, slot, generation)
+                    Some((slot, generation)) => {
+                        let mut routed = self.waiters.borrow_mut().take_box();
+                        // The parsed request travels; the box's old one stays here for the
+                        // next parse, so neither side allocates.
+                        std::mem::swap(&mut routed.request, &mut *ad_request);
+                        routed.reply_to = self.peer_id();
+                        routed.slot = slot;
+                        routed.generation = generation;
+                        routed.status = 0;
+                        routed.body.clear();
+                        routed.external.clear();
+                        self.delivery.borrow_mut().routed_out += 1;
+                        Next::Route((owner, slot, generation), routed)
+                    }
                 }
             }
         };
-        let (owner, routed, slot, generation) = routed;
+        match next {
+            Next::AskBidders(boxed) => {
+                self.auction_with_bidders(request.body, boxed, started, response)
+                    .await
+            }
+            Next::Route(destination, routed) => {
+                self.route_and_wait(destination, routed, started, response)
+                    .await
+            }
+        }
+    }
+
+    /// The owner shard of `ad_request`'s user, or this shard when requests are not routed.
+    fn owner_of(&self, ad_request: &AdRequest) -> usize {
+        // A draining shard decides everything itself: its peers are draining too, and a peer
+        // that has finished stops serving routed requests. Shards notice shutdown within
+        // `SHUTDOWN_POLL_INTERVAL` of each other and drain for at least `DRAIN_SETTLE`, which
+        // is longer, so nothing is routed to a peer that stopped.
+        let route = self.route_by_user && self.n_shards() > 1 && !self.context.draining.get();
+        match ad_request.user_key {
+            Some(key) if route => {
+                owner_shard(user_key_hash(ad_request.text(key.text)), self.n_shards())
+            }
+            _ => self.peer_id(),
+        }
+    }
+
+    /// The rest of an auction when bidders are configured: ask them (until the deadline at
+    /// most), then decide here or on the owner shard with their bids, which travel along.
+    async fn auction_with_bidders(
+        &self,
+        body: &[u8],
+        mut boxed: Box<RoutedAuction>,
+        started: Instant,
+        response: &mut Response,
+    ) {
+        let deadline = self.fanout.deadline(&boxed.request, started);
+        {
+            let RoutedAuction {
+                request, external, ..
+            } = &mut *boxed;
+            self.fanout
+                .ask_all(body, request, deadline, &self.currencies, external)
+                .await;
+        }
+        let owner = self.owner_of(&boxed.request);
+        let slot = (owner != self.peer_id())
+            .then(|| self.waiters.borrow_mut().register())
+            .flatten();
+        let Some((slot, generation)) = slot else {
+            self.decide_here(owner, &boxed.request, &boxed.external, started, response);
+            self.waiters.borrow_mut().recycle(boxed);
+            return;
+        };
+        boxed.reply_to = self.peer_id();
+        boxed.slot = slot;
+        boxed.generation = generation;
+        boxed.status = 0;
+        boxed.body.clear();
+        self.delivery.borrow_mut().routed_out += 1;
+        self.route_and_wait((owner, slot, generation), boxed, started, response)
+            .await;
+    }
+
+    /// Decides on this shard: it owns the user, or (`owner` is another shard) every routing
+    /// slot is taken.
+    fn decide_here(
+        &self,
+        owner: usize,
+        ad_request: &AdRequest,
+        external: &[ExternalBid],
+        started: Instant,
+        response: &mut Response,
+    ) {
+        if owner != self.peer_id() {
+            self.delivery.borrow_mut().route_slots_exhausted += 1;
+        }
+        let status = self.decide(ad_request, external, &mut response.body);
+        self.delivery
+            .borrow_mut()
+            .decide
+            .local
+            .record(started.elapsed());
+        finish_auction(response, status);
+    }
+
+    /// Hands `routed` (registered in `slot`) to `owner` and answers with what comes back.
+    async fn route_and_wait(
+        &self,
+        (owner, slot, generation): (usize, u32, u32),
+        routed: Box<RoutedAuction>,
+        started: Instant,
+        response: &mut Response,
+    ) {
         let reply = Reply::new(&self.waiters, slot, generation);
         if let Err(error) = self
             .senders
@@ -685,7 +799,7 @@ impl ShardHandler {
                 finish_auction(response, 204);
                 return;
             };
-            let status = self.decide(&routed.request, &mut response.body);
+            let status = self.decide(&routed.request, &routed.external, &mut response.body);
             finish_auction(response, status);
             self.waiters.borrow_mut().recycle(routed);
             return;
@@ -706,7 +820,7 @@ impl ShardHandler {
         self.delivery.borrow_mut().routed_in += 1;
         let mut body = std::mem::take(&mut routed.body);
         body.clear();
-        routed.status = self.decide(&routed.request, &mut body);
+        routed.status = self.decide(&routed.request, &routed.external, &mut body);
         routed.body = body;
         let reply_to = routed.reply_to;
         // Reply receivers never wait on a channel, so this wait always ends.
@@ -722,7 +836,7 @@ impl ShardHandler {
 
     /// Runs the auction for `ad_request` and writes the bid response into `out`; returns the
     /// status (200, or 204 for no bid). Commits each winner's budget before signing its bid.
-    fn decide(&self, ad_request: &AdRequest, out: &mut Vec<u8>) -> u16 {
+    fn decide(&self, ad_request: &AdRequest, external: &[ExternalBid], out: &mut Vec<u8>) -> u16 {
         let (Ok(mut scratch), Ok(mut delivery)) = (
             self.scratch.try_borrow_mut(),
             self.delivery.try_borrow_mut(),
@@ -774,6 +888,13 @@ impl ShardHandler {
                 &mut gate,
             );
         }
+        merge_external_bids(
+            &mut scratch.auction,
+            ad_request,
+            &self.currencies,
+            external,
+            self.settings,
+        );
         let RequestScratch {
             auction,
             token,
@@ -789,6 +910,11 @@ impl ShardHandler {
         let trackable = |text: &str| (1..=ID_BYTES_MAX).contains(&text.len());
         let ledger = &mut delivery.ledger;
         auction.winners.retain(|winner| {
+            if winner.is_external() {
+                // Checked against the request and its limits when its response was parsed;
+                // an external bid spends no budget of ours.
+                return true;
+            }
             let campaign = catalog.campaign(winner.campaign_idx);
             let imp_ok = ad_request
                 .imps()
@@ -847,6 +973,8 @@ impl ShardHandler {
         let context = ResponseContext {
             public_url: &self.public_url,
             currency,
+            external,
+            currencies: &self.currencies,
         };
         write_bid_response(
             out,
@@ -861,7 +989,11 @@ impl ShardHandler {
         );
         let mut counters = self.context.stats.campaigns.borrow_mut();
         for winner in &auction.winners {
-            if let Some(c) = counters.get_mut(winner.campaign_idx as usize) {
+            if let Some(external_idx) = winner.external_idx {
+                if let Some(bid) = external.get(external_idx as usize) {
+                    self.fanout.count_win(bid.bidder_idx);
+                }
+            } else if let Some(c) = counters.get_mut(winner.campaign_idx as usize) {
                 c.bids += 1;
             }
         }

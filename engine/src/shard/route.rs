@@ -17,6 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use crate::bidders::response::ExternalBids;
 use crate::openrtb::AdRequest;
 
 /// Routed requests one shard may wait on at once. A connection has at most one request in a
@@ -37,6 +38,9 @@ pub struct RoutedAuction {
     /// The answer: 200 with `body`, or 204.
     pub status: u16,
     pub body: Vec<u8>,
+    /// The external bidders' valid bids, asked on the shard that accepted the request (it has
+    /// the body), decided with on the owner.
+    pub external: ExternalBids,
 }
 
 /// What the route and reply meshes carry.
