@@ -27,6 +27,8 @@ pub struct Config {
     pub bidders: Vec<BidderConfig>,
     /// Deadline arithmetic of the fan-out to `bidders`.
     pub fanout: FanoutConfig,
+    /// The escape valve: when a shard degrades its answers under overload.
+    pub overload: crate::overload::OverloadConfig,
 }
 
 /// Most bidders in one configuration: each request may fan out to every one, and a shard keeps
@@ -602,6 +604,9 @@ impl Config {
             );
         }
         self.validate_fanout(&mut issue);
+        for (field, reason) in self.overload.problems() {
+            issue(field, reason);
+        }
         issues
     }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod freqcap;
 pub mod http;
 pub mod openrtb;
+pub mod overload;
 pub mod pacing;
 pub mod server;
 pub mod shard;

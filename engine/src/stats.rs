@@ -238,6 +238,7 @@ impl ShardStats {
             delivery: DeliverySnapshot::default(),
             decide: DecideSnapshot::default(),
             bidders: Vec::new(),
+            overload: Default::default(),
         }
     }
 }
@@ -268,6 +269,7 @@ pub struct StatsSnapshot {
     pub decide: DecideSnapshot,
     /// Per external bidder, in configuration order: name, counters, connections open.
     pub bidders: Vec<BidderSnapshot>,
+    pub overload: crate::overload::OverloadSnapshot,
 }
 
 /// One bidder's activity on one shard.
@@ -582,6 +584,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
         );
     }
     render_bidders(snapshots, out);
+    render_overload(snapshots, out);
     out.push_str(
         "# HELP adshard_tracking_requests_total Tracking requests by event and outcome.\n",
     );
@@ -657,6 +660,55 @@ impl std::fmt::Display for LabelValue<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The escape valve of each shard: its signals, level, and auctions answered per level.
+fn render_overload(snapshots: &[StatsSnapshot], out: &mut String) {
+    use crate::overload::Level;
+    type Gauge = (&'static str, &'static str, fn(&StatsSnapshot) -> u64);
+    let gauges: [Gauge; 3] = [
+        (
+            "adshard_overload_queue_delay_us",
+            "Smoothed queueing delay of the shard's request queue, in microseconds.",
+            |s| s.overload.delay_us,
+        ),
+        (
+            "adshard_overload_in_flight",
+            "Auctions accepted and not yet answered.",
+            |s| s.overload.in_flight,
+        ),
+        (
+            "adshard_overload_level",
+            "0 normal, 1 no external fan-out, 2 local campaigns only, 3 shedding.",
+            |s| u64::from(s.overload.level),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for snapshot in snapshots {
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{}\"}} {}",
+                snapshot.shard_idx,
+                value(snapshot)
+            );
+        }
+    }
+    let name = "adshard_overload_auctions_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Auctions by the level they were answered at (shed: 204 before parsing).\n# TYPE {name} counter"
+    );
+    for snapshot in snapshots {
+        for (level, count) in Level::ALL.iter().zip(snapshot.overload.answered) {
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{}\",level=\"{}\"}} {count}",
+                snapshot.shard_idx,
+                level.label()
+            );
+        }
     }
 }
 

@@ -39,6 +39,7 @@ use crate::currency::CurrencyTable;
 use crate::freqcap::{owner_shard, user_key_hash, FreqCapStore};
 use crate::http::{serve_connection, ConnectionContext, Handler, Method, Request, Response};
 use crate::openrtb::{parse_bid_request, AdRequest, Currency};
+use crate::overload::{Level, Overload};
 use crate::pacing::{DailySpend, Pacer, PacingConfig, PacingRng};
 use crate::stats::{
     BidderSnapshot, CampaignCounters, DecideSnapshot, DeliverySnapshot, Endpoint, ShardStats,
@@ -272,6 +273,26 @@ pub async fn run(setup: ShardSetup) {
         )
         .ok(),
     );
+    // The escape valve's queueing-delay probe runs in the request queue, behind every ready
+    // request task: how late it wakes is how long a request waits to run.
+    mesh_tasks.extend(
+        spawn_local_into(
+            {
+                let handler = handler.clone();
+                async move {
+                    let interval = handler.overload.probe_interval();
+                    loop {
+                        let started = Instant::now();
+                        glommio::timer::sleep(interval).await;
+                        let lag = started.elapsed().saturating_sub(interval);
+                        handler.overload.observe_delay(lag.as_micros() as u64);
+                    }
+                }
+            },
+            request_queue,
+        )
+        .ok(),
+    );
     let pacing_interval = Duration::from_millis(config.delivery.pacing_update_interval_ms);
     mesh_tasks.extend(
         spawn_local_into(
@@ -402,6 +423,8 @@ pub struct ShardHandler {
     waiters: RefCell<Waiters>,
     /// The external bidders, their connection pools and counters.
     pub fanout: Fanout,
+    /// The escape valve: this shard's backlog signals and its degraded answers.
+    pub overload: Overload,
     /// Budget round buffers returned by the peers, and acknowledgements still to send (one
     /// per peer at most: a peer has at most one round in flight).
     exchange: RefCell<Exchange>,
@@ -591,6 +614,7 @@ impl ShardHandler {
             delivery: RefCell::new(delivery),
             waiters: RefCell::new(Waiters::default()),
             fanout: Fanout::new(&config.bidders, &config.fanout),
+            overload: Overload::new(&config.overload),
             context,
         }
     }
@@ -627,6 +651,7 @@ impl ShardHandler {
             route_slots_exhausted: delivery.route_slots_exhausted,
         };
         snapshot.decide = delivery.decide.clone();
+        snapshot.overload = self.overload.snapshot();
         snapshot.bidders = self
             .fanout
             .counters()
@@ -645,6 +670,13 @@ impl ShardHandler {
     /// user's owner shard.
     async fn auction(&self, request: Request<'_>, response: &mut Response) {
         let started = Instant::now();
+        let level = self.overload.admit();
+        if level == Level::Shed {
+            // Answered before parsing: under overload the body is the cost being shed.
+            finish_auction(response, 204);
+            return;
+        }
+        let _in_flight = self.overload.enter();
         let next = {
             let Ok(mut ad_request) = self.request.try_borrow_mut() else {
                 // Handlers borrow it only between awaits, so this is a bug, answered without
@@ -657,7 +689,7 @@ impl ShardHandler {
                 response.set_error(Endpoint::Auction, 400, &error.reason, &error.field);
                 return;
             }
-            if self.fanout.is_active() {
+            if self.fanout.is_active() && level < Level::NoFanout {
                 // The request waits for bidders: it moves into a pooled box of its own (the
                 // shard's parse buffer serves the next request meanwhile) and continues there.
                 let mut boxed = self.waiters.borrow_mut().take_box();
@@ -666,12 +698,12 @@ impl ShardHandler {
                 Next::AskBidders(boxed)
             } else {
                 let owner = self.owner_of(&ad_request);
-                let slot = (owner != self.peer_id())
+                let slot = (owner != self.peer_id() && level < Level::LocalOnly)
                     .then(|| self.waiters.borrow_mut().register())
                     .flatten();
                 match slot {
                     None => {
-                        self.decide_here(owner, &ad_request, &[], started, response);
+                        self.decide_here(owner, level, &ad_request, &[], started, response);
                         return;
                     }
                     Some((slot, generation)) => {
@@ -737,11 +769,20 @@ impl ShardHandler {
                 .await;
         }
         let owner = self.owner_of(&boxed.request);
-        let slot = (owner != self.peer_id())
+        // The backlog may have grown while the bidders answered.
+        let level = self.overload.current();
+        let slot = (owner != self.peer_id() && level < Level::LocalOnly)
             .then(|| self.waiters.borrow_mut().register())
             .flatten();
         let Some((slot, generation)) = slot else {
-            self.decide_here(owner, &boxed.request, &boxed.external, started, response);
+            self.decide_here(
+                owner,
+                level,
+                &boxed.request,
+                &boxed.external,
+                started,
+                response,
+            );
             self.waiters.borrow_mut().recycle(boxed);
             return;
         };
@@ -755,20 +796,23 @@ impl ShardHandler {
             .await;
     }
 
-    /// Decides on this shard: it owns the user, or (`owner` is another shard) every routing
-    /// slot is taken.
+    /// Decides on this shard: it owns the user, or (`owner` is another shard) the shard runs
+    /// at [`Level::LocalOnly`] or every routing slot is taken. Off the owner, campaigns with
+    /// frequency caps do not bid: only the owner knows the user's counts.
     fn decide_here(
         &self,
         owner: usize,
+        level: Level,
         ad_request: &AdRequest,
         external: &[ExternalBid],
         started: Instant,
         response: &mut Response,
     ) {
-        if owner != self.peer_id() {
+        let caps_here = owner == self.peer_id();
+        if !caps_here && level < Level::LocalOnly {
             self.delivery.borrow_mut().route_slots_exhausted += 1;
         }
-        let status = self.decide(ad_request, external, &mut response.body);
+        let status = self.decide(ad_request, external, caps_here, &mut response.body);
         self.delivery
             .borrow_mut()
             .decide
@@ -799,7 +843,7 @@ impl ShardHandler {
                 finish_auction(response, 204);
                 return;
             };
-            let status = self.decide(&routed.request, &routed.external, &mut response.body);
+            let status = self.decide(&routed.request, &routed.external, false, &mut response.body);
             finish_auction(response, status);
             self.waiters.borrow_mut().recycle(routed);
             return;
@@ -820,7 +864,7 @@ impl ShardHandler {
         self.delivery.borrow_mut().routed_in += 1;
         let mut body = std::mem::take(&mut routed.body);
         body.clear();
-        routed.status = self.decide(&routed.request, &routed.external, &mut body);
+        routed.status = self.decide(&routed.request, &routed.external, true, &mut body);
         routed.body = body;
         let reply_to = routed.reply_to;
         // Reply receivers never wait on a channel, so this wait always ends.
@@ -836,7 +880,15 @@ impl ShardHandler {
 
     /// Runs the auction for `ad_request` and writes the bid response into `out`; returns the
     /// status (200, or 204 for no bid). Commits each winner's budget before signing its bid.
-    fn decide(&self, ad_request: &AdRequest, external: &[ExternalBid], out: &mut Vec<u8>) -> u16 {
+    /// `caps_here`: this shard owns the user's frequency caps; if not, capped campaigns do not
+    /// bid.
+    fn decide(
+        &self,
+        ad_request: &AdRequest,
+        external: &[ExternalBid],
+        caps_here: bool,
+        out: &mut Vec<u8>,
+    ) -> u16 {
         let (Ok(mut scratch), Ok(mut delivery)) = (
             self.scratch.try_borrow_mut(),
             self.delivery.try_borrow_mut(),
@@ -870,10 +922,12 @@ impl ShardHandler {
                 }
                 if !campaign.frequency_caps.is_empty()
                     && (user_key == 0
+                        || !caps_here
                         || !freqcaps.allows(user_key, campaign_idx, &campaign.frequency_caps, now))
                 {
-                    // A capped campaign needs a user to count for; without one it does not
-                    // bid (we prefer a missed delivery to one over the cap).
+                    // A capped campaign needs a user to count for, on the shard that counts
+                    // them; otherwise it does not bid (we prefer a missed delivery to one over
+                    // the cap).
                     return false;
                 }
                 pacer.allows(campaign_idx, rng)
