@@ -97,6 +97,12 @@ pub struct FanoutConfig {
     pub bidder_time_min_ms: u64,
     /// Largest bid response read from a bidder; a longer one is dropped and counted.
     pub response_bytes_max: usize,
+    /// Send fewer requests to a bidder whose recent exchanges failed or timed out (never fewer
+    /// than an exploration share; see `bidders::shaping`).
+    pub health_throttling: bool,
+    /// Skip a bidder in contexts where it has learned to seldom bid (with an exploration
+    /// share).
+    pub traffic_shaping: bool,
 }
 
 impl Default for FanoutConfig {
@@ -107,6 +113,8 @@ impl Default for FanoutConfig {
             network_buffer_ms: 5,
             bidder_time_min_ms: 5,
             response_bytes_max: 256 * 1024,
+            health_throttling: true,
+            traffic_shaping: true,
         }
     }
 }

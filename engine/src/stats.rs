@@ -729,11 +729,26 @@ fn render_bidders(snapshots: &[StatsSnapshot], out: &mut String) {
         return;
     }
     type Counter = (&'static str, &'static str, fn(&BidderCounters) -> u64);
-    let counters: [Counter; 8] = [
+    let counters: [Counter; 11] = [
         (
             "adshard_bidder_requests_total",
             "Bid requests sent to the bidder.",
             |c| c.requests,
+        ),
+        (
+            "adshard_bidder_skipped_health_total",
+            "Requests not sent: health throttling after errors and timeouts.",
+            |c| c.skipped_health,
+        ),
+        (
+            "adshard_bidder_skipped_shaping_total",
+            "Requests not sent: traffic shaping (low learned bid rate in the context).",
+            |c| c.skipped_shaping,
+        ),
+        (
+            "adshard_bidder_explored_total",
+            "Requests sent although shaping predicted no bid (exploration).",
+            |c| c.explored,
         ),
         (
             "adshard_bidder_skipped_no_imps_total",

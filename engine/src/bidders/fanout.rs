@@ -24,10 +24,14 @@ use std::time::{Duration, Instant};
 use super::client::{BidderEndpoint, BidderError, BidderPool, PoolSettings};
 use super::outbound::{write_bid_request, OutboundOptions};
 use super::response::{parse_bid_response, ExternalBids, RejectCounts, ResponseRules};
+use super::shaping::{
+    context_key, BidRateModel, BidderHealth, Decision, HealthSettings, Outcome, ShapingSettings,
+};
 use super::{media_kinds, OpenRtbVersion};
 use crate::config::{BidderConfig, FanoutConfig, BIDDERS_MAX};
 use crate::currency::CurrencyTable;
-use crate::openrtb::{AdRequest, MediaKinds};
+use crate::openrtb::{AdRequest, CountryCode, MediaKinds};
+use crate::pacing::PacingRng;
 
 /// Buffers kept on the free list: two per bidder asked (request and answer) for each request in
 /// flight; beyond this, buffers are dropped after use rather than kept.
@@ -54,6 +58,12 @@ pub struct BidderCounters {
     pub skipped_no_imps: u64,
     /// Not asked: less than `bidder_time_min_ms` remained.
     pub skipped_no_time: u64,
+    /// Not asked: health throttling (its recent errors and timeouts lowered its share).
+    pub skipped_health: u64,
+    /// Not asked: traffic shaping (it seldom bids in this context).
+    pub skipped_shaping: u64,
+    /// Asked although shaping predicted no bid: the exploration share that keeps learning.
+    pub explored: u64,
     /// Answered 204 (or 200 with no bid).
     pub no_bids: u64,
     /// Valid bids received in time.
@@ -76,6 +86,9 @@ impl BidderCounters {
         self.requests += other.requests;
         self.skipped_no_imps += other.skipped_no_imps;
         self.skipped_no_time += other.skipped_no_time;
+        self.skipped_health += other.skipped_health;
+        self.skipped_shaping += other.skipped_shaping;
+        self.explored += other.explored;
         self.no_bids += other.no_bids;
         self.bids += other.bids;
         self.wins += other.wins;
@@ -101,6 +114,8 @@ struct Bidder {
     media: MediaKinds,
     timeout: Duration,
     counters: RefCell<BidderCounters>,
+    health: RefCell<BidderHealth>,
+    shaping: RefCell<BidRateModel>,
 }
 
 /// The fan-out of one shard: its bidders, their pools and counters.
@@ -108,6 +123,10 @@ pub struct Fanout {
     bidders: Vec<Bidder>,
     settings: FanoutConfig,
     buffers: RefCell<Vec<Vec<u8>>>,
+    /// Draws of health throttling and shaping's exploration.
+    rng: RefCell<PacingRng>,
+    /// Origin of the health model's millisecond clock.
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for Fanout {
@@ -128,7 +147,8 @@ struct Answer {
 impl Fanout {
     /// The enabled bidders of `configs` (validated by `Config::validate`; an endpoint that does
     /// not parse is left out, and `check-config` reports it).
-    pub fn new(configs: &[BidderConfig], settings: &FanoutConfig) -> Fanout {
+    /// `seed` seeds the draws of health throttling and shaping (one per shard).
+    pub fn new(configs: &[BidderConfig], settings: &FanoutConfig, seed: u64) -> Fanout {
         let bidders = configs
             .iter()
             .filter(|config| config.enabled)
@@ -150,6 +170,8 @@ impl Fanout {
                     media: media_kinds(&config.media),
                     timeout: Duration::from_millis(config.timeout_ms),
                     counters: RefCell::new(BidderCounters::default()),
+                    health: RefCell::new(BidderHealth::new(HealthSettings::default())),
+                    shaping: RefCell::new(BidRateModel::new(ShapingSettings::default())),
                 })
             })
             .collect();
@@ -157,6 +179,8 @@ impl Fanout {
             bidders,
             settings: settings.clone(),
             buffers: RefCell::new(Vec::new()),
+            rng: RefCell::new(PacingRng::new(seed)),
+            epoch: Instant::now(),
         }
     }
 
@@ -218,8 +242,13 @@ impl Fanout {
             return;
         };
         let started = Instant::now();
+        let now_ms = started.saturating_duration_since(self.epoch).as_millis() as u64;
+        let context = request_context_key(request);
         let asks: [Option<_>; BIDDERS_MAX] = std::array::from_fn(|bidder_idx| {
             let bidder = self.bidders.get(bidder_idx)?;
+            if !self.wanted(bidder, context, now_ms) {
+                return None;
+            }
             self.prepare(bidder, body, started, deadline)
                 .map(|(out, wait_until)| self.ask(bidder, out, wait_until))
         });
@@ -255,12 +284,13 @@ impl Fanout {
                 continue;
             };
             let mut counters = bidder.counters.borrow_mut();
-            match answer.status {
+            let outcome = match answer.status {
                 Ok(status) => {
                     counters.latency_us_sum += answer.latency.as_micros() as u64;
                     counters.latency_count += 1;
                     if status == 204 || answer.body.is_empty() {
                         counters.no_bids += 1;
+                        Outcome::NoBid
                     } else {
                         let rules = ResponseRules {
                             request,
@@ -271,9 +301,18 @@ impl Fanout {
                         let counters = &mut *counters;
                         match parse_bid_response(&answer.body, &rules, bids, &mut counters.rejected)
                         {
-                            Ok(0) => counters.no_bids += 1,
-                            Ok(n_bids) => counters.bids += n_bids as u64,
-                            Err(_) => counters.invalid_responses += 1,
+                            Ok(0) => {
+                                counters.no_bids += 1;
+                                Outcome::NoBid
+                            }
+                            Ok(n_bids) => {
+                                counters.bids += n_bids as u64;
+                                Outcome::Ok
+                            }
+                            Err(_) => {
+                                counters.invalid_responses += 1;
+                                Outcome::Error
+                            }
                         }
                     }
                 }
@@ -282,10 +321,49 @@ impl Fanout {
                     if let Some(idx) = ERROR_LABELS.iter().position(|l| *l == label) {
                         counters.errors[idx] += 1;
                     }
+                    match error {
+                        BidderError::Timeout { .. } => Outcome::Timeout,
+                        _ => Outcome::Error,
+                    }
                 }
-            }
+            };
             drop(counters);
+            bidder.health.borrow_mut().record(now_ms, outcome);
+            // Shaping learns what a bidder buys from its answers only: a timeout or an error
+            // says nothing about that.
+            if matches!(outcome, Outcome::Ok | Outcome::NoBid) {
+                bidder
+                    .shaping
+                    .borrow_mut()
+                    .record(context, outcome == Outcome::Ok);
+            }
             self.give_back(answer.body);
+        }
+    }
+
+    /// Health throttling, then traffic shaping: whether `bidder` is asked about a request in
+    /// `context` at `now_ms`; counts why not.
+    fn wanted(&self, bidder: &Bidder, context: u64, now_ms: u64) -> bool {
+        let mut rng = self.rng.borrow_mut();
+        if self.settings.health_throttling
+            && !bidder.health.borrow_mut().should_send(now_ms, &mut rng)
+        {
+            bidder.counters.borrow_mut().skipped_health += 1;
+            return false;
+        }
+        if !self.settings.traffic_shaping {
+            return true;
+        }
+        match bidder.shaping.borrow_mut().should_send(context, &mut rng) {
+            Decision::Send => true,
+            Decision::Explore => {
+                bidder.counters.borrow_mut().explored += 1;
+                true
+            }
+            Decision::Skip => {
+                bidder.counters.borrow_mut().skipped_shaping += 1;
+                false
+            }
         }
     }
 
@@ -350,6 +428,34 @@ impl Fanout {
             buffers.push(buffer);
         }
     }
+}
+
+/// The shaping context of a request: its publisher (app bundle, else site domain), country and
+/// the media kind of its first impression.
+fn request_context_key(request: &AdRequest) -> u64 {
+    let bundle = request.text(request.context.bundle);
+    let publisher = if bundle.is_empty() {
+        request.text(request.context.domain)
+    } else {
+        bundle
+    };
+    let country = request
+        .device
+        .country
+        .as_ref()
+        .map_or("", CountryCode::as_str);
+    let format = request.imps().first().map_or(0, |imp| {
+        [
+            (MediaKinds::BANNER, 1),
+            (MediaKinds::VIDEO, 2),
+            (MediaKinds::AUDIO, 3),
+            (MediaKinds::NATIVE, 4),
+        ]
+        .into_iter()
+        .find(|(kind, _)| imp.media.contains(*kind))
+        .map_or(0, |(_, code)| code)
+    });
+    context_key(publisher, country, format)
 }
 
 // Bidder indices are u16 in bids and tokens.

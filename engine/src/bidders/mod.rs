@@ -15,6 +15,7 @@ pub mod client;
 pub mod fanout;
 pub mod outbound;
 pub mod response;
+pub mod shaping;
 
 use serde::Deserialize;
 

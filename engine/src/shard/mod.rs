@@ -613,7 +613,7 @@ impl ShardHandler {
             )),
             delivery: RefCell::new(delivery),
             waiters: RefCell::new(Waiters::default()),
-            fanout: Fanout::new(&config.bidders, &config.fanout),
+            fanout: Fanout::new(&config.bidders, &config.fanout, 0xb1dd ^ peer_id as u64),
             overload: Overload::new(&config.overload),
             context,
         }

@@ -103,6 +103,10 @@ impl TestServer {
         // is busy enough to delay the shard's probe by 2 ms (a build next to the tests does);
         // the spike test turns it back on with its own thresholds.
         config.overload.enabled = false;
+        // Likewise health throttling would stop asking a failing bidder, which the fault tests
+        // count exchange by exchange; it has its own tests on a simulated clock.
+        config.fanout.health_throttling = false;
+        config.fanout.traffic_shaping = false;
         configure(&mut config);
         let issues = config.validate(std::path::Path::new("test.toml"));
         assert!(issues.is_empty(), "test config is invalid: {issues:?}");
