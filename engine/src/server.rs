@@ -160,7 +160,12 @@ fn bind(
     Ok(socket.into())
 }
 
-/// Starts the server and returns once every executor is spawned and every socket listens.
+/// How long `start_with` waits for every shard to accept connections: building the catalog of
+/// a large campaign set takes seconds, warming bidder pools up to a connect timeout each.
+pub const SHARDS_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Starts the server and returns once every shard accepts connections (or
+/// [`SHARDS_READY_TIMEOUT`] passed).
 pub fn start(config: Config) -> Result<ServerHandle, StartError> {
     let campaigns = load_campaigns(&config)?;
     start_with(config, campaigns)
@@ -218,6 +223,7 @@ pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandl
         })?;
 
     let shutdown = Arc::new(AtomicBool::new(false));
+    let (ready_sender, ready_receiver) = std::sync::mpsc::sync_channel(cpus.len());
     let mut executors = Vec::with_capacity(cpus.len() + 1);
     let mut admin_channels = Vec::with_capacity(cpus.len());
     for (shard_idx, (cpu, listener)) in cpus.iter().copied().zip(listeners).enumerate() {
@@ -235,6 +241,7 @@ pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandl
             data: campaigns.clone(),
             meshes: meshes.clone(),
             tracking_secret: secret.clone(),
+            ready: ready_sender.clone(),
         };
         let mut builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("adshard-shard-{shard_idx}"))
@@ -275,6 +282,26 @@ pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandl
             shutdown.store(true, Ordering::Release);
             return Err(StartError::Admin(error.to_string()));
         }
+    }
+    // A request accepted by the kernel before its shard reads the socket would start its
+    // deadline late: wait until every shard serves. A shard that failed to start drops its
+    // sender without a message; once every shard has, the wait ends at once.
+    drop(ready_sender);
+    let waited_from = std::time::Instant::now();
+    let mut n_ready = 0;
+    while n_ready < cpus.len() {
+        let remaining = SHARDS_READY_TIMEOUT.saturating_sub(waited_from.elapsed());
+        match ready_receiver.recv_timeout(remaining) {
+            Ok(_) => n_ready += 1,
+            Err(_) => break,
+        }
+    }
+    if n_ready < cpus.len() {
+        tracing::warn!(
+            n_ready,
+            n_shards = cpus.len(),
+            "not every shard reported ready"
+        );
     }
     Ok(ServerHandle {
         listen_addr,

@@ -89,6 +89,9 @@ pub struct ShardSetup {
     pub data: Arc<CampaignData>,
     /// The channels between shards (full meshes; each shard joins them).
     pub meshes: ShardMeshes,
+    /// Gets the shard's index once it accepts connections (its catalog built, its bidder pools
+    /// warm), so that the server is started only when it can answer in time.
+    pub ready: std::sync::mpsc::SyncSender<usize>,
     /// The tracking secret, already resolved (config, environment, or demo).
     pub tracking_secret: Arc<Vec<u8>>,
 }
@@ -170,6 +173,7 @@ pub async fn run(setup: ShardSetup) {
         data,
         meshes,
         tracking_secret,
+        ready,
     } = setup;
     let request_queue = executor().create_task_queue(
         Shares::Static(REQUEST_QUEUE_SHARES),
@@ -336,6 +340,10 @@ pub async fn run(setup: ShardSetup) {
         tracing::error!(shard_idx, "cannot spawn shard tasks");
         return;
     };
+    // The channel holds one message per shard, so this never blocks; a server that stopped
+    // waiting has dropped the receiver, which is not an error here.
+    let _ = ready.try_send(shard_idx);
+    drop(ready);
 
     while !shutdown.load(Ordering::Acquire) {
         glommio::timer::sleep(SHUTDOWN_POLL_INTERVAL).await;

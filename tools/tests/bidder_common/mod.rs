@@ -119,11 +119,9 @@ impl TestServer {
             addr,
             admin,
         };
-        // `start_with` returns once the sockets listen, while the shard may still be starting
-        // (executor, catalog, warm bidder connections: 20-90 ms measured here). A request sent
-        // meanwhile waits in the socket before the shard reads it, and its deadline only
-        // starts then, so the client would see it late. The single shard answering /healthz
-        // means it is serving.
+        // `start_with` returns once the shard accepts (catalog built, bidder pools warm); a
+        // request sent before would wait in the socket with its deadline not yet started. The
+        // single shard answering /healthz confirms it is serving.
         assert_eq!(server.healthz(), 200, "the shard serves");
         server
     }
