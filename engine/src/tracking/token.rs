@@ -304,8 +304,11 @@ impl TokenSigner {
 
         let mut chars = [0u8; TOKEN_CHARS_MAX];
         let n_chars = base64url::encode(&bytes[..n_bytes], &mut chars);
-        // The alphabet is ASCII, so each byte is one char.
-        out.extend(chars[..n_chars].iter().map(|&byte| char::from(byte)));
+        // The alphabet is ASCII, so the check cannot fail; it costs less than pushing the
+        // characters one at a time (a UTF-8 encoding and a capacity check each).
+        let text = std::str::from_utf8(&chars[..n_chars]).unwrap_or_default();
+        debug_assert_eq!(text.len(), n_chars);
+        out.push_str(text);
         Ok(())
     }
 
