@@ -153,6 +153,11 @@ pub struct TrackingEvent {
     pub user_key: u64,
 }
 
+/// How many times longer the escape valve's probe sleeps while no request is in progress on
+/// the shard: the first request of a burst is probed within 10 ms, and the average follows
+/// within a few probes of the burst.
+const PROBE_IDLE_FACTOR: u32 = 10;
+
 /// Messages in flight from one shard to another before the sender waits: a burst of tracking
 /// calls queues here; beyond it the connection that produced the event waits its turn.
 pub const MESH_CHANNEL_CAPACITY: usize = 1024;
@@ -278,14 +283,22 @@ pub async fn run(setup: ShardSetup) {
         .ok(),
     );
     // The escape valve's queueing-delay probe runs in the request queue, behind every ready
-    // request task: how late it wakes is how long a request waits to run.
+    // request task: how late it wakes is how long a request waits to run. A shard with no
+    // request in progress has no queue to measure, so it probes ten times less often there
+    // (an idle shard would otherwise wake a thousand times a second for nothing).
     mesh_tasks.extend(
         spawn_local_into(
             {
                 let handler = handler.clone();
+                let context = context.clone();
                 async move {
-                    let interval = handler.overload.probe_interval();
+                    let busy_interval = handler.overload.probe_interval();
                     loop {
+                        let interval = if context.busy.get() == 0 {
+                            busy_interval * PROBE_IDLE_FACTOR
+                        } else {
+                            busy_interval
+                        };
                         let started = Instant::now();
                         glommio::timer::sleep(interval).await;
                         let lag = started.elapsed().saturating_sub(interval);
