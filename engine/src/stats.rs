@@ -444,7 +444,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
         }
     }
     type Sample = fn(&StatsSnapshot) -> u64;
-    let gauges: [(&str, &str, &str, Sample); 17] = [
+    let gauges: [(&str, &str, &str, Sample); 20] = [
         (
             "adshard_connections_accepted_total",
             "counter",
@@ -540,6 +540,24 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
             "counter",
             "Auctions decided here for the shard that accepted them.",
             |s| s.delivery.routed_in,
+        ),
+        (
+            "adshard_overload_queue_delay_us",
+            "gauge",
+            "Smoothed queueing delay of the shard's request queue, in microseconds.",
+            |s| s.overload.delay_us,
+        ),
+        (
+            "adshard_overload_in_flight",
+            "gauge",
+            "Auctions accepted and not yet answered.",
+            |s| s.overload.in_flight,
+        ),
+        (
+            "adshard_overload_level",
+            "gauge",
+            "0 normal, 1 no external fan-out, 2 local campaigns only, 3 shedding.",
+            |s| u64::from(s.overload.level),
         ),
         (
             "adshard_route_slots_exhausted_total",
@@ -663,38 +681,9 @@ impl std::fmt::Display for LabelValue<'_> {
     }
 }
 
-/// The escape valve of each shard: its signals, level, and auctions answered per level.
+/// Auctions answered per escape-valve level, per shard (its signals are among the shard gauges).
 fn render_overload(snapshots: &[StatsSnapshot], out: &mut String) {
     use crate::overload::Level;
-    type Gauge = (&'static str, &'static str, fn(&StatsSnapshot) -> u64);
-    let gauges: [Gauge; 3] = [
-        (
-            "adshard_overload_queue_delay_us",
-            "Smoothed queueing delay of the shard's request queue, in microseconds.",
-            |s| s.overload.delay_us,
-        ),
-        (
-            "adshard_overload_in_flight",
-            "Auctions accepted and not yet answered.",
-            |s| s.overload.in_flight,
-        ),
-        (
-            "adshard_overload_level",
-            "0 normal, 1 no external fan-out, 2 local campaigns only, 3 shedding.",
-            |s| u64::from(s.overload.level),
-        ),
-    ];
-    for (name, help, value) in gauges {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for snapshot in snapshots {
-            let _ = writeln!(
-                out,
-                "{name}{{shard=\"{}\"}} {}",
-                snapshot.shard_idx,
-                value(snapshot)
-            );
-        }
-    }
     let name = "adshard_overload_auctions_total";
     let _ = writeln!(
         out,

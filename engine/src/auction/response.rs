@@ -324,16 +324,11 @@ pub fn write_bid_response(
         out.extend_from_slice(b",\"adomain\":[");
         write_json_string(out, &campaign.adomain);
         out.push(b']');
-        if !creative.categories.is_empty() {
-            out.extend_from_slice(b",\"cat\":[");
-            for (category_idx, category) in creative.categories.iter().enumerate() {
-                if category_idx > 0 {
-                    out.push(b',');
-                }
-                write_json_string(out, category);
-            }
-            out.push(b']');
-        }
+        write_string_array(
+            out,
+            b",\"cat\":",
+            creative.categories.iter().map(String::as_str),
+        );
         if !creative.attributes.is_empty() {
             out.extend_from_slice(b",\"attr\":[");
             for (attribute_idx, attribute) in creative.attributes.iter().enumerate() {
@@ -373,6 +368,23 @@ pub fn write_bid_response(
     out.extend_from_slice(b"]}]}");
 }
 
+/// Appends `key` and the JSON array of `items`, or nothing when there are none.
+fn write_string_array<'a>(out: &mut Vec<u8>, key: &[u8], items: impl Iterator<Item = &'a str>) {
+    let mut items = items.peekable();
+    if items.peek().is_none() {
+        return;
+    }
+    out.extend_from_slice(key);
+    out.push(b'[');
+    for (item_idx, item) in items.enumerate() {
+        if item_idx > 0 {
+            out.push(b',');
+        }
+        write_json_string(out, item);
+    }
+    out.push(b']');
+}
+
 /// An external bidder's winning bid, passed through with its OpenRTB macros filled in: the
 /// clearing price (in the bidder's currency), our request id, its ids and seat. Its `nurl`,
 /// `burl` and markup stay the bidder's own, so its win and billing notices reach it directly.
@@ -384,13 +396,17 @@ fn write_external_bid(
     context: &ResponseContext<'_>,
     scratch: &mut String,
 ) {
-    let (macro_price_micros, _) = context
+    // `${AUCTION_PRICE}` is in the bidder's currency. Validation admitted only bids in a
+    // currency with a rate, so the conversion holds; if it did not, the price stays in ours
+    // and `${AUCTION_CURRENCY}` says so.
+    let mut values = bid.macro_values(&request.id, winner.price_micros);
+    match context
         .currencies
         .convert(winner.price_micros, context.currency, bid.bid_currency)
-        .map_or((winner.price_micros, context.currency), |price| {
-            (price, bid.bid_currency)
-        });
-    let values = bid.macro_values(&request.id, macro_price_micros);
+    {
+        Some(price_micros) => values.price_micros = price_micros,
+        None => values.currency = context.currency,
+    }
     out.extend_from_slice(b"{\"id\":");
     write_json_string(out, &bid.bid_id);
     out.extend_from_slice(b",\"impid\":");
@@ -415,17 +431,7 @@ fn write_external_bid(
         write_json_string(out, &bid.adomain);
         out.push(b']');
     }
-    let mut categories = bid.categories().peekable();
-    if categories.peek().is_some() {
-        out.extend_from_slice(b",\"cat\":[");
-        for (category_idx, category) in categories.enumerate() {
-            if category_idx > 0 {
-                out.push(b',');
-            }
-            write_json_string(out, category);
-        }
-        out.push(b']');
-    }
+    write_string_array(out, b",\"cat\":", bid.categories());
     if !bid.deal_id.is_empty() {
         out.extend_from_slice(b",\"dealid\":");
         write_json_string(out, &bid.deal_id);

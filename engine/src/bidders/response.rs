@@ -67,7 +67,7 @@ use crate::auction::{category_within, domain_within};
 use crate::currency::CurrencyTable;
 use crate::openrtb::wire::{fill_from_slice, text};
 use crate::openrtb::{
-    micros_from_f64, AdRequest, Currency, FlexSize, Imp, MediaKinds, Size, BIDFLOOR_MAX, IMPS_MAX,
+    micros_from_f64, AdRequest, Currency, Imp, MediaKinds, BIDFLOOR_MAX, IMPS_MAX,
 };
 use crate::tracking::token::ID_BYTES_MAX;
 
@@ -746,19 +746,7 @@ fn size_fits(w: u32, h: u32, mtype: u8, imp: &Imp, request: &AdRequest) -> bool 
     if w == 0 || h == 0 || !banner_with_sizes || !held_to_banner {
         return true;
     }
-    banner_fits(w, h, sizes, flex_sizes)
-}
-
-/// A banner of `w`x`h` is one of `sizes` or fits one of `flex_sizes`: the rule of
-/// `targeting::creative::banner_fits`, which is private to `targeting`, repeated here.
-fn banner_fits(w: u32, h: u32, sizes: &[Size], flex_sizes: &[FlexSize]) -> bool {
-    sizes.contains(&Size { w, h })
-        || flex_sizes.iter().any(|flex| {
-            flex.wratio != 0
-                && flex.hratio != 0
-                && w >= flex.wmin
-                && u64::from(w) * u64::from(flex.hratio) == u64::from(h) * u64::from(flex.wratio)
-        })
+    crate::targeting::banner_fits(w, h, sizes, flex_sizes)
 }
 
 /// The host of an `adomain` or `badv` entry: bidders are asked for a bare domain but some send

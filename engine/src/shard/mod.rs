@@ -445,7 +445,7 @@ pub struct ShardHandler {
     /// The external bidders, their connection pools and counters.
     pub fanout: Fanout,
     /// The escape valve: this shard's backlog signals and its degraded answers.
-    pub overload: Overload,
+    overload: Overload,
     /// Budget round buffers returned by the peers, and acknowledgements still to send (one
     /// per peer at most: a peer has at most one round in flight).
     exchange: RefCell<Exchange>,

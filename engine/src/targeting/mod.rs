@@ -66,6 +66,8 @@ mod posting;
 
 use std::fmt;
 
+/// The banner-size rule, shared with the validation of external bids (`bidders::response`).
+pub(crate) use creative::banner_fits;
 pub use creative::creative_fits;
 pub use hour::{HourOfWeek, HOURS_PER_WEEK};
 pub use lookup::{IndexScratch, Lookup, DOMAIN_LABELS_MAX, GROUPS_MAX, SOURCES_MAX};
