@@ -934,12 +934,13 @@ pub(crate) struct JsonError {
     pub message: String,
 }
 
-/// Fills `out` from `json` with serde_json; only when that fails, parses it a second time with
+/// Fills `out` from `json`: with the fast path (`fastjson`) when it accepts the body, else with
+/// serde_json from a fresh `T::default()`; only when serde_json fails too, parses it again with
 /// serde_path_to_error to find where. The path tracker allocates a `String` per map key, so
 /// keeping it off the success path keeps the common case allocation-light; a rejected request
 /// pays for two parses, which is cheap next to the 400 round trip. On error `out` holds part of
 /// the document.
-pub(crate) fn fill_from_slice<'de, T: Fill<'de> + Deserialize<'de>>(
+pub(crate) fn fill_from_slice<'de, T: Fill<'de> + Deserialize<'de> + Default>(
     json: &'de [u8],
     out: &mut T,
 ) -> Result<(), JsonError> {
@@ -949,6 +950,12 @@ pub(crate) fn fill_from_slice<'de, T: Fill<'de> + Deserialize<'de>>(
     // not UTF-8 goes through `from_slice`, so its error names the place as before.
     let result = match std::str::from_utf8(json) {
         Ok(text) => {
+            let mut fast = super::fastjson::Deserializer::new(text);
+            if out.fill(&mut fast).and_then(|()| fast.end()).is_ok() {
+                return Ok(());
+            }
+            // Off the fast path: serde_json reads the body from the start, into a fresh value.
+            *out = T::default();
             let mut deserializer = serde_json::Deserializer::from_str(text);
             out.fill(&mut deserializer)
                 .and_then(|()| deserializer.end())
