@@ -7,13 +7,11 @@
 //! and `burl` point at our own `/win` and `/imp` with `${AUCTION_PRICE}` for the exchange to
 //! fill in.
 
-use std::io::Write as _;
-
 use super::{CampaignSource, Winner};
 use crate::bidders::response::{substitute_macros, ExternalBid};
 use crate::campaign::{Creative, CreativeFormat};
 use crate::currency::CurrencyTable;
-use crate::http::write_json_string;
+use crate::http::{write_decimal, write_json_string};
 use crate::openrtb::{AdRequest, Currency};
 
 /// The seat every internal campaign bids under.
@@ -31,6 +29,14 @@ pub struct ResponseContext<'a> {
     pub currencies: &'a CurrencyTable,
 }
 
+/// Appends `,"w":W,"h":H`.
+fn write_size(out: &mut Vec<u8>, w: u32, h: u32) {
+    out.extend_from_slice(b",\"w\":");
+    write_decimal(out, u64::from(w));
+    out.extend_from_slice(b",\"h\":");
+    write_decimal(out, u64::from(h));
+}
+
 /// Appends `micros` as a decimal currency amount ("1.5", "0.03", "2").
 pub fn write_micros(out: &mut Vec<u8>, micros: i64) {
     let negative = micros < 0;
@@ -39,7 +45,7 @@ pub fn write_micros(out: &mut Vec<u8>, micros: i64) {
     if negative {
         out.push(b'-');
     }
-    let _ = write!(out, "{units}");
+    write_decimal(out, units);
     if fraction != 0 {
         let mut digits = [b'0'; 6];
         let mut rest = fraction;
@@ -335,14 +341,15 @@ pub fn write_bid_response(
                 if attribute_idx > 0 {
                     out.push(b',');
                 }
-                let _ = write!(out, "{attribute}");
+                write_decimal(out, u64::from(*attribute));
             }
             out.push(b']');
         }
         if creative.w > 0 && creative.h > 0 {
-            let _ = write!(out, ",\"w\":{},\"h\":{}", creative.w, creative.h);
+            write_size(out, creative.w, creative.h);
         }
-        let _ = write!(out, ",\"mtype\":{}", mtype(creative.format));
+        out.extend_from_slice(b",\"mtype\":");
+        write_decimal(out, u64::from(mtype(creative.format)));
         out.extend_from_slice(b",\"nurl\":");
         url.clear();
         push_url(url, context.public_url, "/win", token_scratch);
@@ -437,10 +444,11 @@ fn write_external_bid(
         write_json_string(out, &bid.deal_id);
     }
     if bid.w > 0 && bid.h > 0 {
-        let _ = write!(out, ",\"w\":{},\"h\":{}", bid.w, bid.h);
+        write_size(out, bid.w, bid.h);
     }
     if bid.mtype > 0 {
-        let _ = write!(out, ",\"mtype\":{}", bid.mtype);
+        out.extend_from_slice(b",\"mtype\":");
+        write_decimal(out, u64::from(bid.mtype));
     }
     for (key, template) in [
         (&b",\"nurl\":"[..], &bid.nurl),

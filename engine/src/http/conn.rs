@@ -7,7 +7,7 @@
 //! socket, so a pipelining client gets one write for a burst of requests.
 
 use std::cell::{Cell, RefCell};
-use std::io::{ErrorKind, Write as _};
+use std::io::ErrorKind;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::head::{parse_head, HeadParse, Method};
-use super::{reason_phrase, Handler, Request, Response};
+use super::{reason_phrase, write_decimal, Handler, Request, Response};
 use crate::config::HttpLimits;
 use crate::stats::{bump, Endpoint, ShardStats};
 
@@ -426,12 +426,19 @@ pub fn write_response(
     head_only: bool,
 ) {
     let status = response.status;
-    // Writing into a Vec cannot fail.
-    let _ = write!(output, "HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
+    output.extend_from_slice(b"HTTP/1.1 ");
+    write_decimal(output, u64::from(status));
+    output.push(b' ');
+    output.extend_from_slice(reason_phrase(status).as_bytes());
+    output.extend_from_slice(b"\r\n");
     if status != 204 && status >= 200 {
-        let _ = write!(output, "Content-Length: {}\r\n", response.body.len());
+        output.extend_from_slice(b"Content-Length: ");
+        write_decimal(output, response.body.len() as u64);
+        output.extend_from_slice(b"\r\n");
         if !response.body.is_empty() {
-            let _ = write!(output, "Content-Type: {}\r\n", response.content_type);
+            output.extend_from_slice(b"Content-Type: ");
+            output.extend_from_slice(response.content_type.as_bytes());
+            output.extend_from_slice(b"\r\n");
         }
     }
     if !keep_alive {
