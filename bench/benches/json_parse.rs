@@ -13,14 +13,16 @@
 //!
 //! Result and decision (see `engine/src/openrtb/mod.rs`): sonic-rs and simd-json are faster but
 //! do not bound the nesting depth of skipped values, so hostile bodies overflow the stack;
-//! `parse_bid_request` stays on serde_json.
+//! `parse_bid_request` stayed on serde_json. Since 2026-11-23 it runs the engine's own JSON fast
+//! path first (`openrtb::fastjson`) and serde_json only for the bodies that path hands back; the
+//! `parse_wire` row times that path on the same wire types as the `serde_json` row.
 //!
 //! Run: `cargo bench -p adshard-bench --bench json_parse -- --warm-up-time 1 --measurement-time 3`
 
 use std::path::Path;
 
 use adshard::openrtb::wire::BidRequest;
-use adshard::openrtb::{parse_bid_request, AdRequest};
+use adshard::openrtb::{parse_bid_request, parse_wire, AdRequest};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const FIXTURES: [(&str, &str); 4] = [
@@ -154,6 +156,11 @@ fn json_parse(c: &mut Criterion) {
                 );
                 black_box(parsed.is_ok())
             })
+        });
+
+        // The engine's own path: its JSON fast path, serde_json only for what that hands back.
+        group.bench_function(BenchmarkId::from_parameter("parse_wire"), |b| {
+            b.iter(|| black_box(parse_wire(black_box(&body)).is_ok()))
         });
 
         let mut out = AdRequest::default();
