@@ -6,20 +6,13 @@
 
 mod alloc_common;
 
-use std::rc::Rc;
 use std::time::Duration;
 
 use adshard::campaign::data::demo;
-use adshard::catalog::Catalog;
-use adshard::config::{Config, HttpLimits};
-use adshard::currency::CurrencyTable;
+use adshard::config::Config;
 use adshard::http::conn::write_response;
-use adshard::http::{ConnectionContext, Handler, Method, Request, Response};
-use adshard::server::DEMO_TRACKING_SECRET;
-use adshard::shard::{MeshSenders, ShardHandler, ShardMeshes};
-use adshard::stats::ShardStats;
-use adshard::tracking::TokenSigner;
-use alloc_common::allocations;
+use adshard::http::{Handler, Method, Request, Response};
+use alloc_common::{allocations, lone_shard, LoneShard};
 
 #[global_allocator]
 static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
@@ -51,30 +44,11 @@ fn measure(body: &'static [u8], expected_status: u16) -> f64 {
         .expect("executor");
     executor.run(async move {
         let config = Config::default();
-        let meshes = ShardMeshes::full(1);
-        let (control, _control) = meshes.control.join().await.expect("mesh");
-        let (route, _route) = meshes.route.join().await.expect("mesh");
-        let (reply, _reply) = meshes.reply.join().await.expect("mesh");
-        let senders = MeshSenders {
-            control,
-            route,
-            reply,
-        };
-        let currencies = CurrencyTable::from_config(&config.currency);
-        let catalog = Rc::new(Catalog::build(&demo(), &currencies));
-        let signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).expect("signer");
-        let context = Rc::new(ConnectionContext::new(
-            HttpLimits::default(),
-            Rc::new(ShardStats::new(0)),
-        ));
-        let handler = ShardHandler::new(
-            context.clone(),
-            &config,
-            catalog,
-            currencies,
-            signer,
-            senders,
-        );
+        let LoneShard {
+            context,
+            handler,
+            _receivers,
+        } = lone_shard(&config, &demo()).await;
         let mut response = Response::default();
         let mut output = Vec::new();
         let request = Request {

@@ -10,19 +10,12 @@ mod alloc_common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::rc::Rc;
 use std::time::Duration;
 
 use adshard::campaign::CampaignData;
-use adshard::catalog::Catalog;
-use adshard::config::{BidderConfig, Config, HttpLimits};
-use adshard::currency::CurrencyTable;
-use adshard::http::{ConnectionContext, Handler, Method, Request, Response};
-use adshard::server::DEMO_TRACKING_SECRET;
-use adshard::shard::{MeshSenders, ShardHandler, ShardMeshes};
-use adshard::stats::ShardStats;
-use adshard::tracking::TokenSigner;
-use alloc_common::allocations;
+use adshard::config::{BidderConfig, Config};
+use adshard::http::{Handler, Method, Request, Response};
+use alloc_common::{allocations, lone_shard, LoneShard};
 
 #[global_allocator]
 static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
@@ -116,29 +109,11 @@ fn fanout_allocations_per_request() {
         config.overload.enabled = false;
         config.fanout.health_throttling = false;
         config.fanout.traffic_shaping = false;
-        let meshes = ShardMeshes::full(1);
-        let (control, _control) = meshes.control.join().await.expect("mesh");
-        let (route, _route) = meshes.route.join().await.expect("mesh");
-        let (reply, _reply) = meshes.reply.join().await.expect("mesh");
-        let currencies = CurrencyTable::from_config(&config.currency);
-        let catalog = Rc::new(Catalog::build(&CampaignData::default(), &currencies));
-        let signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).expect("signer");
-        let context = Rc::new(ConnectionContext::new(
-            HttpLimits::default(),
-            Rc::new(ShardStats::new(0)),
-        ));
-        let handler = ShardHandler::new(
-            context.clone(),
-            &config,
-            catalog,
-            currencies,
-            signer,
-            MeshSenders {
-                control,
-                route,
-                reply,
-            },
-        );
+        let LoneShard {
+            context,
+            handler,
+            _receivers,
+        } = lone_shard(&config, &CampaignData::default()).await;
         handler.fanout.warm().await;
         let mut response = Response::default();
         let request = Request {

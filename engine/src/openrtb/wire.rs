@@ -8,8 +8,8 @@
 //!
 //! Choices that hold for every type here:
 //! - Only the fields that `validate` checks or `request` copies are declared. Every other field,
-//!   every `ext` and every unknown field is skipped unread by serde_json's `IgnoredAny` path, its
-//!   fastest, so nothing is rejected for being unknown (exchanges add fields all the time) and a
+//!   every `ext` and every unknown field is skipped unread through `IgnoredAny` (the JSON fast
+//!   path's skip loop, or serde_json's), so nothing is rejected for being unknown (exchanges add fields all the time) and a
 //!   field of the wrong type is rejected only if the engine uses it. The one exception is
 //!   `geo.lat` and `geo.lon`, declared so that a location of the wrong type stays a 400.
 //! - Every field is optional: an `Option`, or a [`List`] where absent and `null` read as empty.

@@ -58,3 +58,60 @@ pub fn allocations_during(f: impl FnOnce()) -> u64 {
     f();
     allocations() - before
 }
+
+/// One shard's request handler outside any server, built as `shard::run_shard` builds it,
+/// for tests that count what handling a request allocates.
+pub struct LoneShard {
+    pub context: std::rc::Rc<adshard::http::ConnectionContext>,
+    pub handler: adshard::shard::ShardHandler,
+    /// The shard's own ends of its meshes, held so that the handler's senders stay open:
+    /// destructure it into a binding that lives as long as the handler (`_receivers`, not `..`).
+    pub _receivers: Box<dyn std::any::Any>,
+}
+
+/// Builds [`LoneShard`] for `config` and `campaigns`, signing with the demo secret. Must be
+/// called on a glommio executor (the meshes are glommio channels).
+pub async fn lone_shard(
+    config: &adshard::config::Config,
+    campaigns: &adshard::campaign::CampaignData,
+) -> LoneShard {
+    use std::rc::Rc;
+
+    use adshard::catalog::Catalog;
+    use adshard::config::HttpLimits;
+    use adshard::currency::CurrencyTable;
+    use adshard::http::ConnectionContext;
+    use adshard::server::DEMO_TRACKING_SECRET;
+    use adshard::shard::{MeshSenders, ShardHandler, ShardMeshes};
+    use adshard::stats::ShardStats;
+    use adshard::tracking::TokenSigner;
+
+    let meshes = ShardMeshes::full(1);
+    let (control, control_receivers) = meshes.control.join().await.expect("mesh");
+    let (route, route_receivers) = meshes.route.join().await.expect("mesh");
+    let (reply, reply_receivers) = meshes.reply.join().await.expect("mesh");
+    let currencies = CurrencyTable::from_config(&config.currency);
+    let catalog = Rc::new(Catalog::build(campaigns, &currencies));
+    let signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).expect("signer");
+    let context = Rc::new(ConnectionContext::new(
+        HttpLimits::default(),
+        Rc::new(ShardStats::new(0)),
+    ));
+    let handler = ShardHandler::new(
+        context.clone(),
+        config,
+        catalog,
+        currencies,
+        signer,
+        MeshSenders {
+            control,
+            route,
+            reply,
+        },
+    );
+    LoneShard {
+        context,
+        handler,
+        _receivers: Box::new((control_receivers, route_receivers, reply_receivers)),
+    }
+}
