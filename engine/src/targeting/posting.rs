@@ -4,10 +4,10 @@
 //! an index live in two arenas of one [`PostingStore`], so an index is a handful of
 //! allocations however many values it has, and a [`Posting`] is a plain `Copy` handle.
 //!
-//! Reading is by 64-campaign word, in ascending word order: a dense list is one load; a sparse
-//! list is read through a cursor that only moves forward and gallops over long gaps, so a
-//! sweep over a sparse list costs its length plus a logarithm per gap, never a scan of all
-//! campaigns.
+//! Reading is by block of 64-campaign words, in ascending order: a dense list is a run of
+//! loads; a sparse list is read through a cursor that only moves forward and gallops over long
+//! gaps, so a sweep over a sparse list costs its length plus a logarithm per gap, never a scan
+//! of all campaigns.
 
 /// A list holding at least one campaign in `DENSE_DIVISOR` is stored as a bitset: at that
 /// density a bitset (1 bit per campaign) and sorted `u32` ranks (32 bits per member) take the
@@ -154,8 +154,8 @@ impl PostingStore {
         true
     }
 
-    /// Word `word_idx` of the dense list starting at `word_start`.
-    #[inline]
+    /// Word `word_idx` of the dense list starting at `word_start` (tests).
+    #[cfg(test)]
     pub(crate) fn dense_word(&self, word_start: usize, word_idx: usize) -> u64 {
         debug_assert!(word_idx < self.n_words);
         self.dense_words
@@ -164,40 +164,57 @@ impl PostingStore {
             .unwrap_or(0)
     }
 
-    /// Word `word_idx` of the sparse list ending at `rank_end`, read from `*cursor` on, which
-    /// is left at the first rank past the word; also returns that rank (`u64::MAX` at the end)
-    /// so the caller can skip words before it without reading the arena. Words must be read in
-    /// ascending order.
+    /// ORs words `block_start..block_start + out.len()` of the dense list starting at
+    /// `word_start` into `out`.
     #[inline]
-    pub(crate) fn sparse_word(
+    pub(crate) fn or_dense_block(&self, word_start: usize, block_start: usize, out: &mut [u64]) {
+        debug_assert!(block_start + out.len() <= self.n_words);
+        let from = word_start + block_start;
+        let words = self.dense_words.get(from..from + out.len()).unwrap_or(&[]);
+        for (into, &word) in out.iter_mut().zip(words) {
+            *into |= word;
+        }
+    }
+
+    /// ORs the members of the sparse list ending at `rank_end` that fall in words
+    /// `block_start..block_start + out.len()` into `out`, reading from `*cursor` on, which is
+    /// left at the first member past the block; returns that member's rank (`u64::MAX` at the
+    /// end) so the caller can skip blocks before it without reading the arena. Blocks must be
+    /// read in ascending order, without overlap.
+    #[inline]
+    pub(crate) fn or_sparse_block(
         &self,
         cursor: &mut usize,
         rank_end: usize,
-        word_idx: usize,
-    ) -> (u64, u64) {
+        block_start: usize,
+        out: &mut [u64],
+    ) -> u64 {
         let ranks = self.sparse_ranks.get(..rank_end).unwrap_or(&[]);
-        let word_first = (word_idx * WORD_BITS) as u64;
-        let word_end = word_first + WORD_BITS as u64;
+        let block_first = (block_start * WORD_BITS) as u64;
+        let block_end = block_first + (out.len() * WORD_BITS) as u64;
         let mut position = *cursor;
         if ranks
             .get(position)
-            .is_some_and(|&rank| u64::from(rank) < word_first)
+            .is_some_and(|&rank| u64::from(rank) < block_first)
         {
-            position = gallop(ranks, position, word_first);
+            position = gallop(ranks, position, block_first);
         }
-        let mut word = 0u64;
         let mut next_rank = u64::MAX;
         while let Some(&rank) = ranks.get(position) {
-            if u64::from(rank) >= word_end {
-                next_rank = u64::from(rank);
+            let rank = u64::from(rank);
+            if rank >= block_end {
+                next_rank = rank;
                 break;
             }
-            debug_assert!(u64::from(rank) >= word_first);
-            word |= 1 << (rank as usize % WORD_BITS);
+            debug_assert!(rank >= block_first);
+            let offset = (rank - block_first) as usize;
+            if let Some(word) = out.get_mut(offset / WORD_BITS) {
+                *word |= 1 << (offset % WORD_BITS);
+            }
             position += 1;
         }
         *cursor = position;
-        (word, next_rank)
+        next_rank
     }
 
     /// Gives back what the arenas' growth over-allocated, once the index is built.
@@ -259,26 +276,41 @@ fn gallop(ranks: &[u32], position: usize, target: u64) -> usize {
 mod tests {
     use super::*;
 
-    fn read_all(store: &PostingStore, posting: Posting, skip_words: &[usize]) -> Vec<u32> {
+    /// Reads a list back block by block (`block_words` words each), leaving out the blocks
+    /// in `skip_blocks`.
+    fn read_all(
+        store: &PostingStore,
+        posting: Posting,
+        block_words: usize,
+        skip_blocks: &[usize],
+    ) -> Vec<u32> {
         let mut ranks = Vec::new();
         let mut cursor = match posting {
             Posting::Sparse { rank_start, .. } => rank_start,
             _ => 0,
         };
-        for word_idx in 0..store.n_words() {
-            if skip_words.contains(&word_idx) {
+        for (block_idx, block_start) in (0..store.n_words()).step_by(block_words).enumerate() {
+            if skip_blocks.contains(&block_idx) {
                 continue;
             }
-            let word = match posting {
-                Posting::Empty => 0,
-                Posting::Dense { word_start, .. } => store.dense_word(word_start, word_idx),
-                Posting::Sparse { rank_end, .. } => {
-                    store.sparse_word(&mut cursor, rank_end, word_idx).0
+            let mut block = vec![0u64; block_words.min(store.n_words() - block_start)];
+            match posting {
+                Posting::Empty => {}
+                Posting::Dense { word_start, .. } => {
+                    store.or_dense_block(word_start, block_start, &mut block)
                 }
-            };
-            for bit in 0..WORD_BITS {
-                if word & (1 << bit) != 0 {
-                    ranks.push((word_idx * WORD_BITS + bit) as u32);
+                Posting::Sparse { rank_end, .. } => {
+                    let next =
+                        store.or_sparse_block(&mut cursor, rank_end, block_start, &mut block);
+                    let block_end = ((block_start + block.len()) * WORD_BITS) as u64;
+                    assert!(next >= block_end, "the next member lies past the block");
+                }
+            }
+            for (word_offset, word) in block.iter().enumerate() {
+                for bit in 0..WORD_BITS {
+                    if word & (1 << bit) != 0 {
+                        ranks.push(((block_start + word_offset) * WORD_BITS + bit) as u32);
+                    }
                 }
             }
         }
@@ -294,25 +326,30 @@ mod tests {
         let dense_posting = store.add(&dense);
         assert!(sparse_posting.is_sparse());
         assert!(matches!(dense_posting, Posting::Dense { .. }));
-        assert_eq!(read_all(&store, sparse_posting, &[]), sparse);
-        assert_eq!(read_all(&store, dense_posting, &[]), dense);
+        for block_words in [1, 3, 8] {
+            assert_eq!(read_all(&store, sparse_posting, block_words, &[]), sparse);
+            assert_eq!(read_all(&store, dense_posting, block_words, &[]), dense);
+        }
         assert_eq!(store.ranks(sparse_posting), sparse);
         assert_eq!(store.ranks(dense_posting), dense);
     }
 
     #[test]
-    fn sparse_cursor_skips_unread_words() {
+    fn sparse_cursor_skips_unread_blocks() {
         let mut store = PostingStore::new(100_000);
         let ranks: Vec<u32> = (0..100_000).step_by(97).collect();
         let posting = store.add(&ranks);
         assert!(posting.is_sparse());
-        let skipped: Vec<usize> = (0..store.n_words()).filter(|w| w % 5 != 0).collect();
-        let expected: Vec<u32> = ranks
-            .iter()
-            .copied()
-            .filter(|&rank| (rank as usize / WORD_BITS) % 5 == 0)
-            .collect();
-        assert_eq!(read_all(&store, posting, &skipped), expected);
+        for block_words in [1, 8] {
+            let n_blocks = store.n_words().div_ceil(block_words);
+            let skipped: Vec<usize> = (0..n_blocks).filter(|b| b % 5 != 0).collect();
+            let expected: Vec<u32> = ranks
+                .iter()
+                .copied()
+                .filter(|&rank| (rank as usize / WORD_BITS / block_words) % 5 == 0)
+                .collect();
+            assert_eq!(read_all(&store, posting, block_words, &skipped), expected);
+        }
     }
 
     #[test]
