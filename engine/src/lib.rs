@@ -15,6 +15,7 @@ pub mod currency;
 pub mod error;
 pub mod freqcap;
 pub mod http;
+mod jsonscan;
 pub mod openrtb;
 pub mod overload;
 pub mod pacing;

@@ -113,25 +113,21 @@ pub fn write_decimal(out: &mut Vec<u8>, value: u64) {
 /// Appends `text` as a JSON string literal, escaped exactly as serde_json escapes it.
 ///
 /// Most of what we write needs no escaping (ids, URLs with base64url tokens), and creative
-/// markup has long runs between its quotes, so the scan looks at eight bytes at a time and
-/// copies whole runs; a profile of the auction showed the byte-at-a-time version at a tenth of
-/// the request's instructions. Never allocates beyond growing `out`.
+/// markup has long runs between its quotes, so the scan looks at sixteen bytes at a time
+/// (`jsonscan`) and copies whole runs; a profile of the auction showed the byte-at-a-time
+/// version at a tenth of the request's instructions. Never allocates beyond growing `out`.
 pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut run_start = 0;
-    let mut at = 0;
-    while at < bytes.len() {
-        if let Some(word) = bytes.get(at..at + 8) {
-            let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-            if !word_needs_escape(word) {
-                at += 8;
-                continue;
-            }
-        }
-        let byte = bytes[at];
-        at += 1;
+    loop {
+        let at = crate::jsonscan::first_special(bytes, run_start);
+        out.extend_from_slice(bytes.get(run_start..at).unwrap_or(&[]));
+        let Some(&byte) = bytes.get(at) else {
+            break;
+        };
+        run_start = at + 1;
         let short = match byte {
             b'"' => b'"',
             b'\\' => b'\\',
@@ -140,11 +136,8 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
             b'\t' => b't',
             0x08 => b'b',
             0x0c => b'f',
-            0x00..=0x1f => 0,
-            _ => continue,
+            _ => 0,
         };
-        out.extend_from_slice(&bytes[run_start..at - 1]);
-        run_start = at;
         if short != 0 {
             out.extend_from_slice(&[b'\\', short]);
         } else {
@@ -153,21 +146,7 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
             out.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
         }
     }
-    out.extend_from_slice(&bytes[run_start..]);
     out.push(b'"');
-}
-
-/// Whether any of the eight bytes of `word` is a control character, `"` or `\\` (the classic
-/// SWAR tests: a byte below n sets its high bit in `(x - n) & !x`; equality is "below 1"
-/// after an XOR). Exact for "any": a false high bit can only follow a true one.
-fn word_needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
-    (below(word, 0x20)
-        | below(word ^ (ONES * u64::from(b'"')), 1)
-        | below(word ^ (ONES * u64::from(b'\\')), 1))
-        != 0
 }
 
 /// Something that answers requests: the public router and the admin router implement it.

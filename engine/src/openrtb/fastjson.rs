@@ -15,12 +15,18 @@
 //!
 //! Why it is faster: serde_json is a general reader (`Read` abstraction, position tracking for
 //! error messages, a scratch buffer for every skipped container two deep); this one reads a
-//! `&str` with a plain index, finds string ends eight bytes at a time, skips values in one
-//! iterative loop without a buffer, and never formats an error.
+//! `&str` with a plain index, finds string ends sixteen bytes at a time (`jsonscan`), skips
+//! values in one iterative loop without a buffer, and never formats an error.
 //!
-//! `engine/tests/openrtb_fast_path.rs` checks it against serde_json: every corpus body and
+//! The engine drives this reader through `direct`, which fills the wire types without serde's
+//! visitors; the serde `Deserializer` below is the same reader behind serde's interface, kept
+//! for the few field types `direct` reads through serde, and as the second opinion the tests
+//! hold `direct` to.
+//!
+//! The tests at the end of this module check both against serde_json: every corpus body and
 //! fixture, hand-written edge cases, and random mutations of real bodies; whenever the fast path
-//! accepts, serde_json accepts with the same values.
+//! accepts, serde_json accepts with the same values, and the two forms of the fast path accept
+//! the same bodies into the same values.
 
 use std::fmt;
 
@@ -58,23 +64,16 @@ const POW10: [f64; 23] = [
 /// is correctly rounded: serde_json's result, with or without its `float_roundtrip` feature.
 const EXACT_SIGNIFICAND_MAX: u64 = 1 << 53;
 
-const ONES: u64 = u64::MAX / 255;
-
-/// The bytes of `word` that are `"`, `\\` or a control character (< 0x20), as their top bits
-/// (Mycroft's zero-byte test). Bytes above the first one flagged may be flagged falsely; the
-/// lowest flag is always right.
-#[inline]
-fn special_bytes(word: u64) -> u64 {
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
-    let quote = word ^ (ONES * u64::from(b'"'));
-    let has_quote = quote.wrapping_sub(ONES) & !quote;
-    let backslash = word ^ (ONES * u64::from(b'\\'));
-    let has_backslash = backslash.wrapping_sub(ONES) & !backslash;
-    (below_space | has_quote | has_backslash) & (ONES << 7)
+/// A number as serde_json reads it, before a visitor sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Number {
+    U64(u64),
+    I64(i64),
+    F64(f64),
 }
 
 /// A string as read: borrowed from the input, or unescaped into the scratch buffer.
-enum Text<'de, 's> {
+pub(super) enum Text<'de, 's> {
     Borrowed(&'de str),
     Scratch(&'s str),
 }
@@ -82,8 +81,8 @@ enum Text<'de, 's> {
 /// Reads one JSON document from a `&str` (so already valid UTF-8).
 pub(crate) struct Deserializer<'de> {
     text: &'de str,
-    pos: usize,
-    depth: u32,
+    pub(super) pos: usize,
+    pub(super) depth: u32,
     /// Unescaped strings; grows only for strings with escapes that the engine reads.
     scratch: Vec<u8>,
 }
@@ -113,9 +112,13 @@ impl<'de> Deserializer<'de> {
 
     /// The next byte that is not whitespace, not consumed.
     #[inline]
-    fn peek(&mut self) -> Option<u8> {
+    pub(super) fn peek(&mut self) -> Option<u8> {
         let bytes = self.bytes();
         while let Some(&byte) = bytes.get(self.pos) {
+            // Every JSON token starts above the space: one comparison in the common case.
+            if byte > b' ' {
+                return Some(byte);
+            }
             match byte {
                 b' ' | b'\n' | b'\t' | b'\r' => self.pos += 1,
                 _ => return Some(byte),
@@ -126,7 +129,7 @@ impl<'de> Deserializer<'de> {
 
     /// Consumes `expected`, the next byte that is not whitespace.
     #[inline]
-    fn eat(&mut self, expected: u8) -> Result<(), Bail> {
+    pub(super) fn eat(&mut self, expected: u8) -> Result<(), Bail> {
         if self.peek() == Some(expected) {
             self.pos += 1;
             Ok(())
@@ -136,7 +139,7 @@ impl<'de> Deserializer<'de> {
     }
 
     /// Consumes the literal `word` (`true`, `false`, `null`) at the current byte.
-    fn literal(&mut self, word: &[u8]) -> Result<(), Bail> {
+    pub(super) fn literal(&mut self, word: &[u8]) -> Result<(), Bail> {
         let end = self.pos + word.len();
         if self.bytes().get(self.pos..end) == Some(word) {
             self.pos = end;
@@ -146,31 +149,15 @@ impl<'de> Deserializer<'de> {
         }
     }
 
-    /// Moves to the first `"`, `\` or control character at or after the current byte, eight
-    /// bytes at a time.
+    /// Moves to the first `"`, `\` or control character at or after the current byte.
     #[inline]
     fn skip_plain(&mut self) {
-        let bytes = self.bytes();
-        while let Some(chunk) = bytes.get(self.pos..self.pos + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            let special = special_bytes(u64::from_le_bytes(word));
-            if special != 0 {
-                self.pos += special.trailing_zeros() as usize / 8;
-                return;
-            }
-            self.pos += 8;
-        }
-        while let Some(&byte) = bytes.get(self.pos) {
-            if byte == b'"' || byte == b'\\' || byte < 0x20 {
-                return;
-            }
-            self.pos += 1;
-        }
+        self.pos = crate::jsonscan::first_special(self.bytes(), self.pos);
     }
 
     /// Reads a string whose opening quote was consumed, through its closing quote.
-    fn string(&mut self) -> Result<Text<'de, '_>, Bail> {
+    #[inline]
+    pub(super) fn string(&mut self) -> Result<Text<'de, '_>, Bail> {
         let start = self.pos;
         self.skip_plain();
         match self.bytes().get(self.pos) {
@@ -318,10 +305,11 @@ impl<'de> Deserializer<'de> {
         Ok(())
     }
 
-    /// Reads a number at the current byte and visits it as serde_json would: `visit_u64` for a
-    /// non-negative integer, `visit_i64` for a negative one, `visit_f64` for `-0`, an integer
-    /// below `i64::MIN`, or a number with a fraction.
-    fn number<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Bail> {
+    /// Reads a number at the current byte as serde_json would: [`Number::U64`] for a
+    /// non-negative integer, [`Number::I64`] for a negative one, [`Number::F64`] for `-0`, an
+    /// integer below `i64::MIN`, or a number with a fraction.
+    #[inline]
+    pub(super) fn number_value(&mut self) -> Result<Number, Bail> {
         let bytes = self.bytes();
         let positive = bytes.get(self.pos) != Some(&b'-');
         if !positive {
@@ -361,25 +349,35 @@ impl<'de> Deserializer<'de> {
                     return Err(Bail);
                 }
                 let value = significand as f64 / POW10[frac_digits];
-                visitor.visit_f64(if positive { value } else { -value })
+                Ok(Number::F64(if positive { value } else { -value }))
             }
             Some(b'e' | b'E') => Err(Bail),
-            _ if positive => visitor.visit_u64(significand),
+            _ if positive => Ok(Number::U64(significand)),
             _ => {
                 // serde_json's rule: `-0` and integers past i64::MIN read as floats.
                 let negated = (significand as i64).wrapping_neg();
                 if negated >= 0 {
-                    visitor.visit_f64(-(significand as f64))
+                    Ok(Number::F64(-(significand as f64)))
                 } else {
-                    visitor.visit_i64(negated)
+                    Ok(Number::I64(negated))
                 }
             }
         }
     }
 
+    /// Reads a number at the current byte and visits it as serde_json would (see
+    /// [`Deserializer::number_value`]).
+    fn number<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Bail> {
+        match self.number_value()? {
+            Number::U64(value) => visitor.visit_u64(value),
+            Number::I64(value) => visitor.visit_i64(value),
+            Number::F64(value) => visitor.visit_f64(value),
+        }
+    }
+
     /// Skips one value of any kind, containers included, in one loop: no recursion, no buffer.
     /// The kinds of the open containers are bits of `objects` (1: object, 0: array).
-    fn skip_value(&mut self) -> Result<(), Bail> {
+    pub(super) fn skip_value(&mut self) -> Result<(), Bail> {
         let mut objects: u64 = 0;
         let mut open: u32 = 0;
         loop {
@@ -446,7 +444,7 @@ impl<'de> Deserializer<'de> {
         self.eat(b':')
     }
 
-    fn enter(&mut self) -> Result<(), Bail> {
+    pub(super) fn enter(&mut self) -> Result<(), Bail> {
         self.depth += 1;
         if self.depth > DEPTH_MAX {
             return Err(Bail);
@@ -768,6 +766,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{Deserializer, DEPTH_MAX};
+    use crate::openrtb::direct::{Direct, DirectObject};
     use crate::openrtb::native::NativeRequest;
     use crate::openrtb::wire::{BidRequest, Fill};
 
@@ -776,6 +775,17 @@ mod tests {
         let mut deserializer = Deserializer::new(body);
         value
             .fill(&mut deserializer)
+            .and_then(|()| deserializer.end())
+            .ok()
+            .map(|()| format!("{value:?}"))
+    }
+
+    /// The fast path as the engine runs it: the wire types filled without serde's visitors.
+    fn direct<'a, T: DirectObject<'a> + std::fmt::Debug>(body: &'a str) -> Option<String> {
+        let mut value = T::default();
+        let mut deserializer = Deserializer::new(body);
+        value
+            .direct(&mut deserializer)
             .and_then(|()| deserializer.end())
             .ok()
             .map(|()| format!("{value:?}"))
@@ -792,9 +802,20 @@ mod tests {
     }
 
     /// The property: the fast path never accepts what serde_json rejects, and never reads a
-    /// value differently. Returns whether the fast path accepted.
+    /// value differently; and its two forms (through serde's visitors, and direct) accept the
+    /// same bodies into the same values. Returns whether the fast path accepted.
     fn agrees(body: &str) -> bool {
         let fast_request = fast::<BidRequest>(body);
+        assert_eq!(
+            direct::<BidRequest>(body),
+            fast_request,
+            "direct and serde fast paths, bid request {body}"
+        );
+        assert_eq!(
+            direct::<NativeRequest>(body),
+            fast::<NativeRequest>(body),
+            "direct and serde fast paths, native request {body}"
+        );
         if let Some(fast_request) = &fast_request {
             assert_eq!(
                 Some(fast_request),
@@ -1052,7 +1073,10 @@ mod tests {
     ];
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        // PROPTEST_CASES runs more (300 000 were run once by hand on this code).
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(2000)
+        ))]
 
         /// Random edits of real bodies: deletions, insertions of JSON fragments, byte swaps.
         #[test]
