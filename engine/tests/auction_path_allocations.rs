@@ -6,7 +6,7 @@
 
 mod alloc_common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use adshard::campaign::data::demo;
 use adshard::config::Config;
@@ -56,9 +56,14 @@ fn measure(body: &'static [u8], expected_status: u16) -> f64 {
             path: "/openrtb2/auction",
             query: "",
             body,
+            received: Instant::now(),
         };
         for _ in 0..100 {
             response.reset();
+            let request = Request {
+                received: Instant::now(),
+                ..request
+            };
             handler.handle(request, &mut response).await;
             output.clear();
             write_response(&mut output, &response, true, false);
@@ -77,6 +82,10 @@ fn measure(body: &'static [u8], expected_status: u16) -> f64 {
         let before = allocations();
         for _ in 0..MEASURED_REQUESTS {
             response.reset();
+            let request = Request {
+                received: Instant::now(),
+                ..request
+            };
             handler.handle(request, &mut response).await;
             output.clear();
             write_response(&mut output, &response, true, false);

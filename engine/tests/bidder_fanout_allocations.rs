@@ -10,7 +10,7 @@ mod alloc_common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use adshard::campaign::CampaignData;
 use adshard::config::{BidderConfig, Config};
@@ -121,9 +121,14 @@ fn fanout_allocations_per_request() {
             path: "/openrtb2/auction",
             query: "",
             body: BANNER_REQUEST,
+            received: Instant::now(),
         };
         for _ in 0..WARM_UP_REQUESTS {
             response.reset();
+            let request = Request {
+                received: Instant::now(),
+                ..request
+            };
             handler.handle(request, &mut response).await;
         }
         let body = String::from_utf8_lossy(&response.body).into_owned();
@@ -136,6 +141,10 @@ fn fanout_allocations_per_request() {
         let before = allocations();
         for _ in 0..MEASURED_REQUESTS {
             response.reset();
+            let request = Request {
+                received: Instant::now(),
+                ..request
+            };
             handler.handle(request, &mut response).await;
         }
         let measured = allocations() - before;

@@ -304,13 +304,14 @@ async fn run<H: Handler>(
 
         // Answer it.
         let request_bytes_in = &input[start..start + request_bytes];
+        let started = Instant::now();
         let request = Request {
             method: head.method,
             path: range_str(request_bytes_in, head.path),
             query: range_str(request_bytes_in, head.query),
             body: &request_bytes_in[head.head_bytes..],
+            received: started,
         };
-        let started = Instant::now();
         response.reset();
         handler.handle(request, response).await;
         let keep_alive = head.keep_alive && !response.close && !ctx.draining.get();

@@ -21,6 +21,9 @@ pub struct Request<'a> {
     pub path: &'a str,
     pub query: &'a str,
     pub body: &'a [u8],
+    /// When the connection had the whole request and handed it over: the start of the
+    /// handler's time, read once for the connection's statistics and the handler's own.
+    pub received: std::time::Instant,
 }
 
 /// A response being built by a handler. One per connection, reused: `reset` keeps the body's

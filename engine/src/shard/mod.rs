@@ -690,7 +690,7 @@ impl ShardHandler {
     /// `POST /openrtb2/auction`: parse here, ask the bidders if any, then decide here or on the
     /// user's owner shard.
     async fn auction(&self, request: Request<'_>, response: &mut Response) {
-        let started = Instant::now();
+        let started = request.received;
         let level = self.overload.admit();
         if level == Level::Shed {
             // Answered before parsing: under overload the body is the cost being shed.
