@@ -3,9 +3,11 @@
 //!
 //! Through serde, every value of a bid request goes through a seed, a `deserialize_*` call and
 //! a visitor, every object member through `MapAccess` and a key seed, every list element
-//! through `SeqAccess`; after inlining, that plumbing was still about a third of the fast
-//! path's instructions. Here each wire field type reads itself ([`Direct`]) and each wire
+//! through `SeqAccess`. Here each wire field type reads itself ([`Direct`]) and each wire
 //! object matches its keys and fills its fields ([`DirectObject`], written by `wire_object!`).
+//! After inlining, serde's plumbing turned out cheap: going direct saved 0.75k of the banner
+//! request's 29.6k parse instructions (2.5%). It stays as the first step towards a parser
+//! straight into `AdRequest`, where the wire structs and their second pass would go too.
 //!
 //! It accepts exactly what the serde-based fast path accepts, into the same values: the same
 //! reader functions decide strings, numbers, literals, skipped values and depth, and the rules

@@ -8,10 +8,11 @@
 //!
 //! Choices that hold for every type here:
 //! - Only the fields that `validate` checks or `request` copies are declared. Every other field,
-//!   every `ext` and every unknown field is skipped unread through `IgnoredAny` (the JSON fast
-//!   path's skip loop, or serde_json's), so nothing is rejected for being unknown (exchanges add fields all the time) and a
-//!   field of the wrong type is rejected only if the engine uses it. The one exception is
-//!   `geo.lat` and `geo.lon`, declared so that a location of the wrong type stays a 400.
+//!   every `ext` and every unknown field is skipped unread (the JSON fast path's skip loop, or
+//!   serde_json's `IgnoredAny`), so nothing is rejected for being unknown (exchanges add fields
+//!   all the time) and a field of the wrong type is rejected only if the engine uses it. The
+//!   one exception is `geo.lat` and `geo.lon`, declared so that a location of the wrong type
+//!   stays a 400.
 //! - Every field is optional: an `Option`, or a [`List`] where absent and `null` read as empty.
 //!   So nothing reports "missing field": required fields are checked in `validate`, which names
 //!   the field the way a client expects (`imp[0].id`). A key sent twice in one object is
