@@ -181,3 +181,25 @@ fn the_binary_writes_what_the_library_writes() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("1000000"));
 }
+
+#[test]
+fn a_closed_pipe_ends_the_generator_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    // `adshard-gen traffic | head -1`: the reader goes away long before the last request.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_adshard-gen"))
+        .args(["traffic", "--count", "1000000", "--seed", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run adshard-gen");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    assert!(first.starts_with('{'), "{first}");
+    // The reader is dropped here: the generator's next write meets a closed pipe.
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success(), "{:?}", output.status);
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}

@@ -74,8 +74,31 @@ fn output(path: Option<&PathBuf>) -> anyhow::Result<Box<dyn Write>> {
     })
 }
 
+/// Whether `error` is the reader of standard output going away (`adshard-gen traffic | head`):
+/// the generator has nothing more to do then, as any Unix filter.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            })
+            == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    match run(Cli::parse().command) {
+        Err(error) if is_broken_pipe(&error) => Ok(()),
+        result => result,
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Campaigns { count, seed, out } => write_campaigns(
             &CampaignsOptions { count, seed },
             &mut output(out.as_ref())?,
