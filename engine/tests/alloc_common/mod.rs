@@ -7,7 +7,9 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::backtrace::Backtrace;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 
 /// The system allocator, counting this thread's allocations.
 pub struct CountingAllocator;
@@ -16,8 +18,74 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
+thread_local! {
+    /// Whether this thread's allocations are being traced.
+    static TRACING: Cell<bool> = const { Cell::new(false) };
+    /// Set while a backtrace is captured, so the capture's own allocations are not traced.
+    static CAPTURING: Cell<bool> = const { Cell::new(false) };
+    static TRACES: RefCell<Vec<Backtrace>> = const { RefCell::new(Vec::new()) };
+}
+
 fn count_one() {
     let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+    if TRACING.try_with(Cell::get).unwrap_or(false) && !CAPTURING.with(Cell::get) {
+        CAPTURING.with(|capturing| capturing.set(true));
+        let trace = Backtrace::force_capture();
+        let _ = TRACES.try_with(|traces| traces.borrow_mut().push(trace));
+        CAPTURING.with(|capturing| capturing.set(false));
+    }
+}
+
+/// Starts capturing a backtrace per allocation on this thread (the counts stay exact; the
+/// captures' own allocations are counted too, so do not count while tracing).
+pub fn trace_sites_start() {
+    TRACES.with(|traces| traces.borrow_mut().clear());
+    TRACING.with(|tracing| tracing.set(true));
+}
+
+/// Stops tracing and returns the backtraces captured since [`trace_sites_start`].
+pub fn trace_sites_stop() -> Vec<Backtrace> {
+    TRACING.with(|tracing| tracing.set(false));
+    TRACES.with(|traces| std::mem::take(&mut *traces.borrow_mut()))
+}
+
+/// Allocation sites, most frequent first: each backtrace named by its first `depth` frames
+/// outside the allocator and the standard collections that called it.
+pub fn sites(traces: &[Backtrace], depth: usize) -> Vec<(usize, String)> {
+    const PLUMBING: &[&str] = &[
+        "alloc_common::",
+        "std::backtrace",
+        "__rust",
+        "__rdl",
+        "alloc::",
+        "core::",
+        "hashbrown::",
+        "smallvec::",
+        "GlobalAlloc",
+    ];
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for trace in traces {
+        let text = trace.to_string();
+        let frames: Vec<&str> = text
+            .lines()
+            .filter_map(|line| {
+                let (number, name) = line.trim_start().split_once(": ")?;
+                number.parse::<usize>().ok().map(|_| name.trim())
+            })
+            .filter(|name| {
+                !PLUMBING.iter().any(|plumbing| {
+                    name.starts_with(plumbing)
+                        || name.starts_with(&format!("<{plumbing}"))
+                        || name.contains("alloc_common::")
+                })
+            })
+            .take(depth)
+            .collect();
+        *counts.entry(frames.join(" <- ")).or_default() += 1;
+    }
+    let mut sites: Vec<(usize, String)> = counts.into_iter().map(|(k, v)| (v, k)).collect();
+    sites.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    sites
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts, in a
