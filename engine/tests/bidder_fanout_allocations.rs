@@ -34,7 +34,7 @@ const BID_RESPONSE: &str = r#"{"id":"req-fanout-1","cur":"USD","seatbid":[{"seat
 
 const WARM_UP_REQUESTS: u64 = 200;
 const MEASURED_REQUESTS: u64 = 1000;
-/// Measured 8.6 per request on one VM and 13.0 on another (see the test's output; the
+/// Measured 8.6 per request on one VM, 10.9-13.0 on another (see the test's output; the
 /// no-bidder auction path allocates 0): the count follows how often the executor parks.
 /// Attributed with `ADSHARD_ALLOC_SITES=1` (2026-11-23), all inside glommio: each time the
 /// executor parks to wait for the bidder (about twice per request here, where nothing else
