@@ -597,6 +597,59 @@ fn stale_idle_connection_is_replaced_transparently() {
 }
 
 #[test]
+fn answer_read_after_the_deadline_is_a_timeout() {
+    // A shard that runs late (here: its thread blocked past the deadline) finds the bidder's
+    // whole answer and the deadline due in the same turn. The deadline wins: the answer was
+    // not read by then, so it is dropped, as a slower answer would be.
+    let (got_request, request_seen) = channel();
+    let (release, released) = gate();
+    let addr = bidder(move |_, mut stream| {
+        while let Some(_request) = read_request(&mut stream) {
+            got_request.send(()).unwrap();
+            released.lock().unwrap().recv().unwrap();
+            stream.write_all(&ok_answer(ANSWER)).unwrap();
+        }
+    });
+    run(async move {
+        let pool = std::rc::Rc::new(pool(addr, settings(1)));
+        let deadline_after = Duration::from_millis(40);
+        let started = Instant::now();
+        let exchange = glommio::spawn_local({
+            let pool = pool.clone();
+            async move {
+                let mut answer = Vec::new();
+                let result = pool
+                    .post(BODY, "2.6", started + deadline_after, &mut answer)
+                    .await;
+                (result, answer)
+            }
+        })
+        .detach();
+        // Let the request go out and the pool wait for the answer.
+        while request_seen.try_recv().is_err() {
+            assert!(
+                started.elapsed() < deadline_after,
+                "the request never arrived"
+            );
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        release.send(()).unwrap();
+        // The shard stalls: the answer lands, then the deadline passes, before it runs again.
+        thread::sleep(
+            (started + deadline_after + Duration::from_millis(20))
+                .saturating_duration_since(Instant::now()),
+        );
+        let (result, answer) = exchange.await.expect("the exchange task");
+        assert!(
+            matches!(result, Err(BidderError::Timeout { .. })),
+            "{result:?}"
+        );
+        assert!(answer.is_empty());
+        assert_eq!(pool.counters().timeouts, 1);
+    });
+}
+
+#[test]
 fn past_deadline_is_a_timeout_without_io() {
     run(async move {
         // Nothing listens here; a past deadline must not even try to connect.

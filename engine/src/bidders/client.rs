@@ -471,7 +471,13 @@ impl BidderPool {
             Timer::new(remaining).await;
             None
         };
-        let result = match futures_lite::future::or(exchange, timer).await {
+        let outcome = futures_lite::future::or(exchange, timer).await;
+        // `or` polls the exchange first: a shard that runs late finds the answer and the
+        // deadline due in the same turn, and the exchange would win. An exchange that ends
+        // at or after the deadline is late whatever it read (its connection, if healthy,
+        // is already back in the pool).
+        let outcome = outcome.filter(|_| Instant::now() < deadline);
+        let result = match outcome {
             Some(result) => result,
             None if phase.get() == Phase::WaitingForConnection => {
                 self.count(|c| c.pool_exhausted += 1);

@@ -7,7 +7,8 @@
 //! `network_buffer_ms` as its `tmax`; it is not asked when that is below `bidder_time_min_ms`.
 //! Every wait is bounded by [`BidderPool::post`]'s deadline, so the fan-out ends by the request's
 //! deadline whatever the bidders do: an answer that has not fully arrived by then is dropped
-//! and counted as a timeout, and its connection closed.
+//! and counted as a timeout, and its connection closed; one read only at or after the deadline
+//! (the shard ran late) is dropped and counted the same way, its connection kept.
 //!
 //! The bidders are asked concurrently from the request's own task: one future per bidder in a
 //! fixed array polled together, so asking costs no task spawn and no allocation per request;
