@@ -18,13 +18,15 @@
 
 use crate::auction::Winner;
 use crate::budget::{self, BudgetLedger, Delta, LedgerSettings, Limits};
-use crate::campaign::model::FrequencyCap;
-use crate::campaign::Campaign;
+use crate::campaign::{Campaign, FrequencyCap};
 use crate::currency::CurrencyTable;
 use crate::freqcap::FreqCapStore;
 use crate::openrtb::{AdRequest, Currency};
 use crate::pacing::{DailySpend, Pacer, PacingConfig, PacingRng};
 use crate::tracking::ID_BYTES_MAX;
+
+#[cfg(test)]
+mod tests;
 
 /// XORed with the shard index into the pacing RNG's seed, so that shards draw unrelated
 /// streams and a shard draws the same stream on every start.
