@@ -14,7 +14,7 @@ use glommio::net::TcpListener;
 use glommio::{executor, spawn_local_into, Latency, Shares, Task, TaskQueueHandle};
 
 use super::route::RouteMessage;
-use super::{MeshSenders, ShardHandler, ShardMessage, ShardSetup, StatsRequest};
+use super::{MeshSenders, ShardHandler, ShardMeshes, ShardMessage, ShardSetup, StatsRequest};
 use crate::campaign::CampaignData;
 use crate::catalog::Catalog;
 use crate::config::Config;
@@ -57,6 +57,23 @@ struct Queues {
     background: TaskQueueHandle,
 }
 
+impl Queues {
+    fn create() -> Queues {
+        Queues {
+            request: executor().create_task_queue(
+                Shares::Static(REQUEST_QUEUE_SHARES),
+                Latency::Matters(REQUEST_QUEUE_LATENCY),
+                "requests",
+            ),
+            background: executor().create_task_queue(
+                Shares::Static(BACKGROUND_QUEUE_SHARES),
+                Latency::NotImportant,
+                "background",
+            ),
+        }
+    }
+}
+
 /// This shard's ends of the three meshes, to be turned into receiving tasks.
 struct MeshReceivers {
     control: Receivers<ShardMessage>,
@@ -78,32 +95,12 @@ pub async fn run(setup: ShardSetup) {
         tracking_secret,
         ready,
     } = setup;
-    let queues = Queues {
-        request: executor().create_task_queue(
-            Shares::Static(REQUEST_QUEUE_SHARES),
-            Latency::Matters(REQUEST_QUEUE_LATENCY),
-            "requests",
-        ),
-        background: executor().create_task_queue(
-            Shares::Static(BACKGROUND_QUEUE_SHARES),
-            Latency::NotImportant,
-            "background",
-        ),
-    };
+    let queues = Queues::create();
     let stats = Rc::new(ShardStats::new(shard_idx));
     let context = Rc::new(ConnectionContext::new(config.http.clone(), stats.clone()));
-    let (Ok((senders, control)), Ok((route_senders, route)), Ok((reply_senders, reply))) = (
-        meshes.control.join().await,
-        meshes.route.join().await,
-        meshes.reply.join().await,
-    ) else {
+    let Some((senders, receivers)) = join_meshes(meshes).await else {
         tracing::error!(shard_idx, "cannot join the shard meshes");
         return;
-    };
-    let senders = MeshSenders {
-        control: senders,
-        route: route_senders,
-        reply: reply_senders,
     };
     let Some(handler) = build_handler(
         shard_idx,
@@ -118,11 +115,6 @@ pub async fn run(setup: ShardSetup) {
     // Bidder pools open their warm connections before the shard accepts requests; a bidder
     // that is down costs its connect timeout here once, and is counted.
     handler.fanout.warm().await;
-    let receivers = MeshReceivers {
-        control,
-        route,
-        reply,
-    };
     let mut background_tasks = spawn_mesh_tasks(&handler, receivers, queues);
     background_tasks.extend(spawn_timers(&handler, &context, &config, queues));
     // SAFETY: the descriptor comes from a std listener we own and give up here; glommio takes
@@ -159,6 +151,28 @@ pub async fn run(setup: ShardSetup) {
     for task in background_tasks {
         task.cancel().await;
     }
+}
+
+/// Joins the three meshes; `None` when any of them cannot be joined.
+async fn join_meshes(meshes: ShardMeshes) -> Option<(MeshSenders, MeshReceivers)> {
+    let (Ok((control_senders, control)), Ok((route_senders, route)), Ok((reply_senders, reply))) = (
+        meshes.control.join().await,
+        meshes.route.join().await,
+        meshes.reply.join().await,
+    ) else {
+        return None;
+    };
+    let senders = MeshSenders {
+        control: control_senders,
+        route: route_senders,
+        reply: reply_senders,
+    };
+    let receivers = MeshReceivers {
+        control,
+        route,
+        reply,
+    };
+    Some((senders, receivers))
 }
 
 /// Builds the shard's catalog and handler; `None` (logged) when the shard cannot serve.

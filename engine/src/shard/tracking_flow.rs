@@ -10,7 +10,7 @@ use crate::http::{Request, Response};
 use crate::stats::{Endpoint, TrackingOutcome};
 use crate::tracking::{
     price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, DedupeKey, EventKind,
-    TokenError,
+    TokenError, TrackingClaims,
 };
 
 /// The 1x1 transparent GIF an impression pixel answers with.
@@ -152,31 +152,7 @@ impl ShardHandler {
             );
             return None;
         };
-        let spends = matches!(
-            (kind, campaign.budget.spend_on),
-            (EventKind::Impression, SpendOn::Impression) | (EventKind::Win, SpendOn::Win)
-        );
-        let (spend_micros, committed_micros) = if spends {
-            let reported_micros = price_from_query(query).and_then(price_micros_from_decimal);
-            (
-                spend_micros(
-                    &self.currencies,
-                    claims.price_micros,
-                    reported_micros,
-                    claims.currency,
-                    campaign.currency,
-                ),
-                per_event_micros(
-                    &self.currencies,
-                    claims.price_micros,
-                    claims.currency,
-                    campaign.currency,
-                )
-                .unwrap_or(0),
-            )
-        } else {
-            (0, 0)
-        };
+        let (spend_micros, committed_micros) = self.event_charge(kind, campaign, &claims, query);
         answer_event(kind, campaign, claims.creative_id, response);
         let owner = usize::from(claims.shard_idx) % self.n_shards();
         let event = TrackingEvent {
@@ -189,6 +165,41 @@ impl ShardHandler {
             user_key: claims.user_key,
         };
         Some((owner, event))
+    }
+
+    /// What an event spends of its campaign's budget and what its bid committed, both in the
+    /// campaign's currency: `(0, 0)` unless it is the event the campaign pays for.
+    fn event_charge(
+        &self,
+        kind: EventKind,
+        campaign: &Campaign,
+        claims: &TrackingClaims<'_>,
+        query: &str,
+    ) -> (i64, i64) {
+        let spends = matches!(
+            (kind, campaign.budget.spend_on),
+            (EventKind::Impression, SpendOn::Impression) | (EventKind::Win, SpendOn::Win)
+        );
+        if !spends {
+            return (0, 0);
+        }
+        let reported_micros = price_from_query(query).and_then(price_micros_from_decimal);
+        (
+            spend_micros(
+                &self.currencies,
+                claims.price_micros,
+                reported_micros,
+                claims.currency,
+                campaign.currency,
+            ),
+            per_event_micros(
+                &self.currencies,
+                claims.price_micros,
+                claims.currency,
+                campaign.currency,
+            )
+            .unwrap_or(0),
+        )
     }
 
     /// Counts an event this shard owns, once.
