@@ -12,6 +12,7 @@ pub mod campaign;
 pub mod catalog;
 pub mod config;
 pub mod currency;
+pub mod delivery;
 pub mod error;
 pub mod freqcap;
 pub mod http;

@@ -1,0 +1,253 @@
+//! The tracking endpoints' flow through a shard: verify the token, answer at once, and count
+//! the event on the shard that decided its bid (which holds its budget commitment, the user's
+//! caps and the dedupe window that judges its repeats). Tokens are `tracking`'s, the money is
+//! `delivery`'s; this file carries the event from one to the other across shards.
+
+use super::{now_unix_s, ShardHandler, ShardMessage, TrackingEvent};
+use crate::campaign::{Campaign, SpendOn};
+use crate::delivery::{per_event_micros, spend_micros};
+use crate::http::{Request, Response};
+use crate::stats::{Endpoint, TrackingOutcome};
+use crate::tracking::{
+    price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, DedupeKey, EventKind,
+    TokenError, TrackingClaims,
+};
+
+/// The 1x1 transparent GIF an impression pixel answers with.
+const PIXEL_GIF: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// The endpoint of an event kind, and its row in the tracking statistics.
+fn endpoint_of(kind: EventKind) -> (Endpoint, usize) {
+    match kind {
+        EventKind::Win => (Endpoint::Win, 0),
+        EventKind::Impression => (Endpoint::Impression, 1),
+        EventKind::Click => (Endpoint::Click, 2),
+    }
+}
+
+/// Answers a verified event: 204 for a win, the pixel for an impression, a redirect to the
+/// landing page of the token's creative (or the campaign's first) for a click.
+fn answer_event(kind: EventKind, campaign: &Campaign, creative_id: &str, response: &mut Response) {
+    let (endpoint, _) = endpoint_of(kind);
+    match kind {
+        EventKind::Win => response.set_empty(endpoint, 204),
+        EventKind::Impression => {
+            response.endpoint = endpoint;
+            response.status = 200;
+            response.content_type = "image/gif";
+            response.body.extend_from_slice(PIXEL_GIF);
+        }
+        EventKind::Click => {
+            let landing = campaign
+                .creatives
+                .iter()
+                .find(|c| c.id == creative_id)
+                .map_or(
+                    campaign
+                        .creatives
+                        .first()
+                        .map_or("", |c| c.landing_page.as_str()),
+                    |c| c.landing_page.as_str(),
+                );
+            response.set_empty(endpoint, 302);
+            response.extra_headers.extend_from_slice(b"Location: ");
+            response.extra_headers.extend_from_slice(landing.as_bytes());
+            response.extra_headers.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+impl ShardHandler {
+    /// Verifies a tracking call and routes its event to the owner shard. Answers at once: the
+    /// answer does not depend on whether the event repeats.
+    pub(super) async fn tracking(
+        &self,
+        kind: EventKind,
+        request: Request<'_>,
+        response: &mut Response,
+    ) {
+        let Some((owner, event)) = self.verify_event(kind, request.query, response) else {
+            return;
+        };
+        if owner == self.peer_id() {
+            self.apply_tracking(event);
+        } else if self
+            .senders
+            .control
+            .try_send_to(owner, ShardMessage::Tracking(event))
+            .is_err()
+            && self
+                .senders
+                .control
+                .send_to(owner, ShardMessage::Tracking(event))
+                .await
+                .is_err()
+        {
+            // The channel is closed (the owner is shutting down): count here rather than lose
+            // the event.
+            self.apply_tracking(event);
+        }
+    }
+
+    /// Checks the token of a tracking call and answers it. A refused call is answered with
+    /// its error and counted here; an accepted one gives its event and the shard that owns it.
+    fn verify_event(
+        &self,
+        kind: EventKind,
+        query: &str,
+        response: &mut Response,
+    ) -> Option<(usize, TrackingEvent)> {
+        let (endpoint, event_idx) = endpoint_of(kind);
+        let Ok(mut scratch) = self.scratch.try_borrow_mut() else {
+            debug_assert!(false, "request scratch borrowed across an await");
+            response.set_error(endpoint, 500, "internal error", "");
+            return None;
+        };
+        let Some(token) = token_from_query(query) else {
+            self.context
+                .stats
+                .record_tracking(event_idx, TrackingOutcome::Malformed);
+            response.set_error(endpoint, 403, "missing tracking token", "t");
+            return None;
+        };
+        let verified = match self.signer.verify(
+            token,
+            now_unix_s(),
+            self.token_ttl_s,
+            &mut scratch.token_scratch,
+        ) {
+            Ok(verified) => verified,
+            Err(error) => {
+                let outcome = match error {
+                    TokenError::Malformed { .. } => TrackingOutcome::Malformed,
+                    TokenError::BadSignature => TrackingOutcome::Forged,
+                    TokenError::Expired { .. } | TokenError::FromTheFuture { .. } => {
+                        TrackingOutcome::Expired
+                    }
+                };
+                self.context.stats.record_tracking(event_idx, outcome);
+                response.set_error(endpoint, 403, &error.to_string(), "t");
+                return None;
+            }
+        };
+        let catalog = self.catalog.borrow().clone();
+        let claims = verified.claims;
+        let found = (claims.buyer_kind == BuyerKind::Campaign)
+            .then(|| catalog.campaign_idx(claims.buyer_id))
+            .flatten()
+            .map(|idx| (idx, &catalog.campaigns()[idx as usize]));
+        let Some((campaign_idx, campaign)) = found else {
+            self.context
+                .stats
+                .record_tracking(event_idx, TrackingOutcome::UnknownCampaign);
+            response.set_error(
+                endpoint,
+                403,
+                "tracking token names no current campaign",
+                "t",
+            );
+            return None;
+        };
+        let (spend_micros, committed_micros) = self.event_charge(kind, campaign, &claims, query);
+        answer_event(kind, campaign, claims.creative_id, response);
+        let owner = usize::from(claims.shard_idx) % self.n_shards();
+        let event = TrackingEvent {
+            kind,
+            key: DedupeKey::new(kind, &verified.tag),
+            campaign_idx,
+            spend_micros,
+            committed_micros,
+            issued_unix_s: claims.issued_unix_s,
+            user_key: claims.user_key,
+        };
+        Some((owner, event))
+    }
+
+    /// What an event spends of its campaign's budget and what its bid committed, both in the
+    /// campaign's currency: `(0, 0)` unless it is the event the campaign pays for.
+    fn event_charge(
+        &self,
+        kind: EventKind,
+        campaign: &Campaign,
+        claims: &TrackingClaims<'_>,
+        query: &str,
+    ) -> (i64, i64) {
+        let spends = matches!(
+            (kind, campaign.budget.spend_on),
+            (EventKind::Impression, SpendOn::Impression) | (EventKind::Win, SpendOn::Win)
+        );
+        if !spends {
+            return (0, 0);
+        }
+        let reported_micros = price_from_query(query).and_then(price_micros_from_decimal);
+        (
+            spend_micros(
+                &self.currencies,
+                claims.price_micros,
+                reported_micros,
+                claims.currency,
+                campaign.currency,
+            ),
+            per_event_micros(
+                &self.currencies,
+                claims.price_micros,
+                claims.currency,
+                campaign.currency,
+            )
+            .unwrap_or(0),
+        )
+    }
+
+    /// Counts an event this shard owns, once.
+    pub fn apply_tracking(&self, event: TrackingEvent) {
+        let (_, event_idx) = endpoint_of(event.kind);
+        let Ok(mut dedupe) = self.dedupe.try_borrow_mut() else {
+            debug_assert!(false, "dedupe window borrowed twice");
+            return;
+        };
+        // One reading of the clock judges the repeat and dates the spend and the impression.
+        let now = now_unix_s();
+        if !dedupe.first_seen(event.key, now) {
+            self.context
+                .stats
+                .record_tracking(event_idx, TrackingOutcome::Duplicate);
+            return;
+        }
+        self.context
+            .stats
+            .record_tracking(event_idx, TrackingOutcome::Counted);
+        let mut counters = self.context.stats.campaigns.borrow_mut();
+        if let Some(c) = counters.get_mut(event.campaign_idx as usize) {
+            match event.kind {
+                EventKind::Win => c.wins += 1,
+                EventKind::Impression => c.impressions += 1,
+                EventKind::Click => c.clicks += 1,
+            }
+            c.spend_micros = c.spend_micros.saturating_add(event.spend_micros);
+        }
+        drop(counters);
+        let mut delivery = self.delivery.borrow_mut();
+        delivery.realize(
+            event.campaign_idx,
+            event.issued_unix_s,
+            event.committed_micros,
+            event.spend_micros,
+            now,
+        );
+        if event.kind == EventKind::Impression && event.user_key != 0 {
+            let catalog = self.catalog.borrow().clone();
+            if let Some(campaign) = catalog.campaigns().get(event.campaign_idx as usize) {
+                delivery.record_impression(
+                    event.user_key,
+                    event.campaign_idx,
+                    &campaign.frequency_caps,
+                    now,
+                );
+            }
+        }
+    }
+}
