@@ -15,7 +15,7 @@ pub mod currency;
 pub mod error;
 pub mod freqcap;
 pub mod http;
-mod jsonscan;
+pub mod json;
 pub mod openrtb;
 pub mod overload;
 pub mod pacing;

@@ -11,7 +11,7 @@ use super::{CampaignSource, Winner};
 use crate::bidders::response::{substitute_macros, ExternalBid};
 use crate::campaign::{Creative, CreativeFormat};
 use crate::currency::CurrencyTable;
-use crate::http::{write_decimal, write_json_string};
+use crate::json::{write_decimal, write_json_string};
 use crate::openrtb::{AdRequest, Currency};
 
 /// The seat every internal campaign bids under.

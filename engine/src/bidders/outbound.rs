@@ -68,7 +68,7 @@ use std::io::Write as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::OpenRtbVersion;
-use crate::http::write_json_string;
+use crate::json::write_json_string;
 use crate::openrtb::MediaKinds;
 
 /// Containers nested in what is written out, the request object counting as one. The deepest

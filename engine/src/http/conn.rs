@@ -15,7 +15,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::head::{parse_head, HeadParse, Method};
-use super::{reason_phrase, write_decimal, Handler, Request, Response};
+use super::{reason_phrase, Handler, Request, Response};
+use crate::json::write_decimal;
 use crate::config::HttpLimits;
 use crate::stats::{bump, Endpoint, ShardStats};
 

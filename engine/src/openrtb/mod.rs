@@ -54,7 +54,7 @@
 //! the request to 61.5k. Everything it does not do exactly as serde_json does, it hands back, so
 //! serde_json still decides every body the fast path cannot, and words every error. Later the
 //! same day the fast path dropped serde's visitors (`direct`) and found string ends sixteen
-//! bytes at a time (`jsonscan`): 29.6k -> 27.4k for that body.
+//! bytes at a time (`json::scan`): 29.6k -> 27.4k for that body.
 
 pub(crate) mod direct;
 pub(crate) mod fastjson;
