@@ -20,7 +20,7 @@ pub struct Config {
     pub http: HttpLimits,
     pub data: DataConfig,
     pub auction: AuctionConfig,
-    pub currency: CurrencyConfig,
+    pub currency: crate::currency::CurrencyConfig,
     pub tracking: TrackingConfig,
     pub delivery: DeliveryConfig,
     /// The external bidders (`[[bidders]]`), asked on every request they take; none by default.
@@ -189,31 +189,6 @@ impl Default for AuctionConfig {
         AuctionConfig {
             pricing: PricingRule::SecondPrice,
             campaign_wins_per_request_max: 1,
-        }
-    }
-}
-
-/// Exchange rates for floors and bids in other currencies. A floor or bid in a currency
-/// without a rate gets no bid: guessing a rate could pay far over the floor or under it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CurrencyConfig {
-    /// The currency the auction compares in.
-    pub base: String,
-    /// Units of each currency per one unit of `base`, e.g. `EUR = 0.92`. Stored as
-    /// parts-per-million integers after loading (money stays integer).
-    pub rates: std::collections::BTreeMap<String, f64>,
-}
-
-impl Default for CurrencyConfig {
-    fn default() -> Self {
-        let rates = [("EUR", 0.92), ("GBP", 0.79), ("JPY", 150.0), ("CAD", 1.36)]
-            .into_iter()
-            .map(|(code, rate)| (code.to_string(), rate))
-            .collect();
-        CurrencyConfig {
-            base: "USD".into(),
-            rates,
         }
     }
 }
@@ -529,7 +504,7 @@ impl Config {
             }
         }
         for (code, rate) in &self.currency.rates {
-            if crate::openrtb::Currency::parse(code).is_none() {
+            if crate::currency::Currency::parse(code).is_none() {
                 issue(
                     &format!("currency.rates.{code}"),
                     "is not a three-letter currency code".into(),
@@ -541,7 +516,7 @@ impl Config {
                 );
             }
         }
-        if crate::openrtb::Currency::parse(&self.currency.base).is_none() {
+        if crate::currency::Currency::parse(&self.currency.base).is_none() {
             issue(
                 "currency.base",
                 "is not a three-letter currency code".into(),

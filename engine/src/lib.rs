@@ -5,6 +5,7 @@
 //! codemap and the life of a request.
 
 pub mod admin;
+pub mod adrequest;
 pub mod auction;
 pub mod bidders;
 pub mod budget;

@@ -6,7 +6,7 @@ use adshard::auction::SECOND_PRICE_INCREMENT_MICROS;
 use adshard::bidders::response::{
     push_decimal_micros, substitute_macros, ExternalBid, MacroValues,
 };
-use adshard::openrtb::Currency;
+use adshard::currency::Currency;
 use adshard::tracking::token::price_micros_from_decimal;
 use proptest::prelude::*;
 

@@ -19,17 +19,17 @@ pub mod response;
 
 use std::ops::ControlFlow;
 
+use crate::adrequest::{AdRequest, Imp};
 use crate::bidders::response::ExternalBid;
 use crate::campaign::{Campaign, Creative};
 use crate::config::PricingRule;
-use crate::currency::CurrencyTable;
-use crate::openrtb::{AdRequest, Currency, Imp};
+use crate::currency::{Currency, CurrencyTable};
 
 /// The minimum increment of second price: 0.01 of the bid currency.
 pub const SECOND_PRICE_INCREMENT_MICROS: i64 = 10_000;
 /// Winners per request: one per impression at most, and requests carry at most
-/// `openrtb::IMPS_MAX` impressions.
-pub const WINNERS_MAX: usize = crate::openrtb::IMPS_MAX;
+/// `adrequest::IMPS_MAX` impressions.
+pub const WINNERS_MAX: usize = crate::adrequest::IMPS_MAX;
 
 /// A campaign as the auction sees it: the model plus what the catalog precomputed.
 pub trait CampaignSource {

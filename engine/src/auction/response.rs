@@ -8,11 +8,11 @@
 //! fill in.
 
 use super::{CampaignSource, Winner};
+use crate::adrequest::AdRequest;
 use crate::bidders::response::{substitute_macros, ExternalBid};
 use crate::campaign::{Creative, CreativeFormat};
-use crate::currency::CurrencyTable;
+use crate::currency::{Currency, CurrencyTable};
 use crate::json::{write_decimal, write_json_string};
-use crate::openrtb::{AdRequest, Currency};
 
 /// The seat every internal campaign bids under.
 pub const SEAT: &str = "adshard";

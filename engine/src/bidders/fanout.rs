@@ -29,9 +29,9 @@ use super::shaping::{
     context_key, BidRateModel, BidderHealth, Decision, HealthSettings, Outcome, ShapingSettings,
 };
 use super::{media_kinds, OpenRtbVersion};
+use crate::adrequest::{AdRequest, CountryCode, MediaKinds};
 use crate::config::{BidderConfig, FanoutConfig, BIDDERS_MAX};
 use crate::currency::CurrencyTable;
-use crate::openrtb::{AdRequest, CountryCode, MediaKinds};
 use crate::pacing::PacingRng;
 
 /// Buffers kept on the free list: two per bidder asked (request and answer) for each request in

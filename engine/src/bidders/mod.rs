@@ -19,7 +19,7 @@ pub mod shaping;
 
 use serde::Deserialize;
 
-use crate::openrtb::MediaKinds;
+use crate::adrequest::MediaKinds;
 
 /// The media kind a bidder's configuration names ("banner", "video", "audio", "native").
 pub fn media_kind(name: &str) -> Option<MediaKinds> {

@@ -63,12 +63,11 @@
 use std::fmt::{self, Write as _};
 use std::ops::Deref;
 
+use crate::adrequest::{AdRequest, Imp, MediaKinds, BIDFLOOR_MAX, IMPS_MAX};
 use crate::auction::{category_within, domain_within};
-use crate::currency::CurrencyTable;
+use crate::currency::{Currency, CurrencyTable};
+use crate::openrtb::micros_from_f64;
 use crate::openrtb::wire::{fill_from_slice, text};
-use crate::openrtb::{
-    micros_from_f64, AdRequest, Currency, Imp, MediaKinds, BIDFLOOR_MAX, IMPS_MAX,
-};
 use crate::tracking::token::ID_BYTES_MAX;
 
 /// Bids of one response that are looked at; the rest are counted as
@@ -84,7 +83,7 @@ pub const BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// `adomain` entries per bid. The spec allows several for rotating creatives; real bids carry
 /// one. Each is checked against every `badv` entry (up to
-/// [`crate::openrtb::BLOCK_LIST_ENTRIES_MAX`]).
+/// [`crate::adrequest::BLOCK_LIST_ENTRIES_MAX`]).
 pub const ADOMAINS_PER_BID_MAX: usize = 16;
 
 /// `cat` entries per bid: a creative has a few categories.

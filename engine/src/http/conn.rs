@@ -16,8 +16,8 @@ use glommio::net::TcpStream;
 
 use super::head::{parse_head, HeadParse, Method};
 use super::{reason_phrase, Handler, Request, Response};
-use crate::json::write_decimal;
 use crate::config::HttpLimits;
+use crate::json::write_decimal;
 use crate::stats::{bump, Endpoint, ShardStats};
 
 /// Initial size of a connection's input buffer: a typical bid request (1-10 KiB) and its head

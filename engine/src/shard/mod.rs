@@ -25,6 +25,7 @@ use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
 use glommio::net::TcpListener;
 use glommio::{executor, spawn_local_into, Latency, Shares, TaskQueueHandle};
 
+use crate::adrequest::AdRequest;
 use crate::auction::response::{write_bid_response, ResponseContext};
 use crate::auction::{
     merge_external_bids, run_auction_gated, AuctionScratch, AuctionSettings, CampaignSource,
@@ -35,10 +36,10 @@ use crate::budget::{BudgetLedger, Delta, LedgerSettings, Limits};
 use crate::campaign::{Campaign, CampaignData, SpendOn};
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::currency::CurrencyTable;
+use crate::currency::{Currency, CurrencyTable};
 use crate::freqcap::{owner_shard, user_key_hash, FreqCapStore};
 use crate::http::{serve_connection, ConnectionContext, Handler, Method, Request, Response};
-use crate::openrtb::{parse_bid_request, AdRequest, Currency};
+use crate::openrtb::parse_bid_request;
 use crate::overload::{Level, Overload};
 use crate::pacing::{DailySpend, Pacer, PacingConfig, PacingRng};
 use crate::stats::{

@@ -17,7 +17,7 @@ use adshard::campaign::{
     SpendOn, Targeting,
 };
 use adshard::config::{BidderConfig, Config, PricingRule};
-use adshard::openrtb::Currency;
+use adshard::currency::Currency;
 use adshard::server::{self, ServerHandle};
 use adshard_tools::mockbidder::{spawn, MockBidderConfig, MockBidderHandle};
 
