@@ -7,11 +7,12 @@
 use std::ops::ControlFlow;
 
 use adshard::adrequest::{AdRequest, Imp, MediaKinds};
-use adshard::auction::{run_auction, AuctionScratch, AuctionSettings, CampaignSource, Winner};
+use adshard::auction::{
+    run_auction, AuctionScratch, AuctionSettings, CampaignSource, PricingRule, Winner,
+};
 use adshard::campaign::{
     Budget, Campaign, CampaignStatus, Creative, CreativeFormat, Pacing, SpendOn, Targeting,
 };
-use adshard::config::PricingRule;
 use adshard::currency::{Currency, CurrencyConfig, CurrencyTable};
 use adshard::openrtb::parse_bid_request;
 

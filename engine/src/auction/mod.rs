@@ -15,6 +15,7 @@
 //! already held each one to the same floors and block lists, so the merge only ranks and
 //! prices.
 
+mod config;
 pub mod response;
 
 use std::ops::ControlFlow;
@@ -22,8 +23,8 @@ use std::ops::ControlFlow;
 use crate::adrequest::{AdRequest, Imp};
 use crate::bidders::response::ExternalBid;
 use crate::campaign::{Campaign, Creative};
-use crate::config::PricingRule;
 use crate::currency::{Currency, CurrencyTable};
+pub use config::{AuctionConfig, PricingRule};
 
 /// The minimum increment of second price: 0.01 of the bid currency.
 pub const SECOND_PRICE_INCREMENT_MICROS: i64 = 10_000;

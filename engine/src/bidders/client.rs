@@ -59,7 +59,7 @@ const _: () = assert!(
 );
 const _: () = assert!(CONNECTIONS_PER_POOL_MAX * WAITERS_PER_CONNECTION_MAX <= 1 << 16);
 // The configuration's ceiling must be one this pool accepts, or `BidderPool::new` would assert.
-const _: () = assert!(crate::config::BIDDER_CONNECTIONS_CEILING <= CONNECTIONS_PER_POOL_MAX);
+const _: () = assert!(super::BIDDER_CONNECTIONS_CEILING <= CONNECTIONS_PER_POOL_MAX);
 
 /// Where a bidder listens: an IP address (never a name, see the module doc), the `Host` header
 /// to send, and the request target.

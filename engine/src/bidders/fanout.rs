@@ -28,9 +28,8 @@ use super::response::{parse_bid_response, ExternalBids, RejectCounts, ResponseRu
 use super::shaping::{
     context_key, BidRateModel, BidderHealth, Decision, HealthSettings, Outcome, ShapingSettings,
 };
-use super::{media_kinds, OpenRtbVersion};
+use super::{media_kinds, BidderConfig, FanoutConfig, OpenRtbVersion, BIDDERS_MAX};
 use crate::adrequest::{AdRequest, CountryCode, MediaKinds};
-use crate::config::{BidderConfig, FanoutConfig, BIDDERS_MAX};
 use crate::currency::CurrencyTable;
 use crate::pacing::PacingRng;
 

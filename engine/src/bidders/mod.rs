@@ -12,6 +12,7 @@
 //!   converted into an [`response::ExternalBid`]; the OpenRTB macros of the winner substituted.
 
 pub mod client;
+mod config;
 pub mod fanout;
 pub mod outbound;
 pub mod response;
@@ -20,6 +21,7 @@ pub mod shaping;
 use serde::Deserialize;
 
 use crate::adrequest::MediaKinds;
+pub use config::{BidderConfig, FanoutConfig, BIDDERS_MAX, BIDDER_CONNECTIONS_CEILING};
 
 /// The media kind a bidder's configuration names ("banner", "video", "audio", "native").
 pub fn media_kind(name: &str) -> Option<MediaKinds> {

@@ -15,8 +15,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::head::{parse_head, HeadParse, Method};
-use super::{reason_phrase, Handler, Request, Response};
-use crate::config::HttpLimits;
+use super::{reason_phrase, Handler, HttpLimits, Request, Response};
 use crate::json::write_decimal;
 use crate::stats::{bump, Endpoint, ShardStats};
 

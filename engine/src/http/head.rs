@@ -6,6 +6,8 @@
 
 use std::mem::MaybeUninit;
 
+use super::limits::HEADERS_COUNT_CEILING;
+
 /// What the server does with a request, decided from its method alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -102,9 +104,6 @@ pub enum HeadParse<'a> {
     /// Need more bytes (and there is room for them under the limit).
     Partial,
 }
-
-/// Upper bound on `headers_count_max`: the header array lives on the stack.
-pub const HEADERS_COUNT_CEILING: usize = crate::config::HEADERS_COUNT_CEILING;
 
 /// Parses the head at the start of `buf`.
 pub fn parse_head(

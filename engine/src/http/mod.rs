@@ -6,11 +6,16 @@
 
 pub mod conn;
 pub mod head;
+mod limits;
 
 use std::future::Future;
 
 pub use conn::{serve_connection, ConnectionContext};
 pub use head::{parse_head, HeadError, HeadParse, Method, RequestHead};
+pub use limits::{
+    HttpLimits, BODY_BYTES_CEILING, CONNECTIONS_PER_SHARD_CEILING, HEADERS_COUNT_CEILING,
+    HEADER_BYTES_CEILING,
+};
 
 use crate::json::write_json_string;
 use crate::stats::Endpoint;

@@ -142,9 +142,8 @@ pub async fn lone_shard(
     use std::rc::Rc;
 
     use adshard::catalog::Catalog;
-    use adshard::config::HttpLimits;
     use adshard::currency::CurrencyTable;
-    use adshard::http::ConnectionContext;
+    use adshard::http::{ConnectionContext, HttpLimits};
     use adshard::server::DEMO_TRACKING_SECRET;
     use adshard::shard::{MeshSenders, ShardHandler, ShardMeshes};
     use adshard::stats::ShardStats;
