@@ -7,9 +7,8 @@
 //! and `burl` point at our own `/win` and `/imp` with `${AUCTION_PRICE}` for the exchange to
 //! fill in.
 
-use super::{CampaignSource, Winner};
+use super::{substitute_macros, CampaignSource, ExternalBid, Winner};
 use crate::adrequest::AdRequest;
-use crate::bidders::response::{substitute_macros, ExternalBid};
 use crate::campaign::{Creative, CreativeFormat};
 use crate::currency::{Currency, CurrencyTable};
 use crate::json::{write_decimal, write_json_string};

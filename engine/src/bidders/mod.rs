@@ -9,7 +9,7 @@
 //! - [`client`]: per shard and bidder, a bounded pool of keep-alive HTTP/1.1 connections.
 //! - [`fanout`]: the deadline arithmetic, asking the bidders concurrently, counting per bidder.
 //! - [`response`]: a bidder's bid response parsed, each bid validated against the request and
-//!   converted into an [`response::ExternalBid`]; the OpenRTB macros of the winner substituted.
+//!   converted into the auction's [`ExternalBid`](crate::auction::ExternalBid).
 
 pub mod client;
 mod config;

@@ -29,9 +29,9 @@ use crate::adrequest::AdRequest;
 use crate::auction::response::{write_bid_response, ResponseContext};
 use crate::auction::{
     merge_external_bids, run_auction_gated, AuctionScratch, AuctionSettings, CampaignSource,
+    ExternalBid,
 };
 use crate::bidders::fanout::Fanout;
-use crate::bidders::response::ExternalBid;
 use crate::budget::{BudgetLedger, Delta, LedgerSettings, Limits};
 use crate::campaign::{Campaign, CampaignData, SpendOn};
 use crate::catalog::Catalog;

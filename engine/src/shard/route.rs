@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::adrequest::AdRequest;
-use crate::bidders::response::ExternalBids;
+use crate::auction::ExternalBids;
 
 /// Routed requests one shard may wait on at once. A connection has at most one request in a
 /// handler at a time, so the per-shard connection limit's default is the natural size; past
