@@ -19,9 +19,9 @@ use glommio::net::TcpListener;
 use glommio::{executor, spawn_local_into, Latency, Shares};
 
 use crate::config::Config;
-use crate::http::{ConnectionContext, Handler, Method, Request, Response};
+use crate::http::{ConnectionContext, Endpoint, Handler, Method, Request, Response};
 use crate::shard::{accept_loop, StatsRequest, SHUTDOWN_POLL_INTERVAL};
-use crate::stats::{render_prometheus, Endpoint, ShardStats, StatsSnapshot};
+use crate::stats::{render_prometheus, ShardStats, StatsSnapshot};
 
 /// How long a scrape waits for one shard's snapshot; a shard that does not answer in time is
 /// left out of that scrape rather than hanging it.

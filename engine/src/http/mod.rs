@@ -5,12 +5,14 @@
 //! query and body, and fill a [`Response`]; the connection loop in [`conn`] frames it.
 
 pub mod conn;
+mod counters;
 pub mod head;
 mod limits;
 
 use std::future::Future;
 
 pub use conn::{serve_connection, ConnectionContext};
+pub use counters::{ConnectionStats, Endpoint, Recorder};
 pub use head::{parse_head, HeadError, HeadParse, Method, RequestHead};
 pub use limits::{
     HttpLimits, BODY_BYTES_CEILING, CONNECTIONS_PER_SHARD_CEILING, HEADERS_COUNT_CEILING,
@@ -18,7 +20,6 @@ pub use limits::{
 };
 
 use crate::json::write_json_string;
-use crate::stats::Endpoint;
 
 /// A request as a handler sees it: everything borrows the connection's buffer.
 #[derive(Debug, Clone, Copy)]

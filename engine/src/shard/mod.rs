@@ -38,13 +38,15 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::currency::{Currency, CurrencyTable};
 use crate::freqcap::{owner_shard, user_key_hash, FreqCapStore};
-use crate::http::{serve_connection, ConnectionContext, Handler, Method, Request, Response};
+use crate::http::{
+    serve_connection, ConnectionContext, Endpoint, Handler, Method, Request, Response,
+};
 use crate::openrtb::parse_bid_request;
 use crate::overload::{Level, Overload};
 use crate::pacing::{DailySpend, Pacer, PacingConfig, PacingRng};
 use crate::stats::{
-    BidderSnapshot, CampaignCounters, DecideSnapshot, DeliverySnapshot, Endpoint, ShardStats,
-    StatsSnapshot, TrackingOutcome,
+    BidderSnapshot, CampaignCounters, DecideSnapshot, DeliverySnapshot, ShardStats, StatsSnapshot,
+    TrackingOutcome,
 };
 use crate::tracking::{
     price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, DedupeKey,
@@ -388,7 +390,7 @@ pub async fn run(setup: ShardSetup) {
 /// Accepts connections and spawns one task per connection, up to the shard's limit.
 pub async fn accept_loop<H: Handler + 'static>(
     listener: TcpListener,
-    context: Rc<ConnectionContext>,
+    context: Rc<ConnectionContext<ShardStats>>,
     handler: Rc<H>,
     queue: TaskQueueHandle,
 ) {
@@ -426,7 +428,7 @@ pub async fn accept_loop<H: Handler + 'static>(
 /// The public port's routes and everything they decide with. One per shard.
 #[derive(Debug)]
 pub struct ShardHandler {
-    context: Rc<ConnectionContext>,
+    context: Rc<ConnectionContext<ShardStats>>,
     settings: AuctionSettings,
     currencies: CurrencyTable,
     signer: TokenSigner,
@@ -565,7 +567,7 @@ fn budget_limits(campaign: &Campaign) -> Limits {
 
 impl ShardHandler {
     pub fn new(
-        context: Rc<ConnectionContext>,
+        context: Rc<ConnectionContext<ShardStats>>,
         config: &Config,
         catalog: Rc<Catalog>,
         currencies: CurrencyTable,
