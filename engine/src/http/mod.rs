@@ -2,8 +2,12 @@
 //! pipelining, and a limit on everything a client can make a shard hold.
 //!
 //! Only this module knows the HTTP wire format. Handlers see a [`Request`] with its path,
-//! query and body, and fill a [`Response`]; the connection loop in [`conn`] frames it.
+//! query and body, and fill a [`Response`]; the connection loop in [`conn`] frames it. The
+//! other direction, the requests the bidder pools send and the heads of their answers, is
+//! [`client`]'s. `http` imports no domain module: what it counts it reports through a
+//! [`Recorder`], and its limits are its own ([`HttpLimits`]).
 
+pub mod client;
 pub mod conn;
 mod counters;
 pub mod head;
