@@ -91,6 +91,24 @@ impl Response {
         self.body.extend_from_slice(text.as_bytes());
     }
 
+    /// A 302 to `location`, which must be a URL we chose (a campaign's landing page from the
+    /// catalog, never one from the request) and a valid header value.
+    pub fn set_redirect(&mut self, endpoint: Endpoint, location: &str) {
+        self.set_empty(endpoint, 302);
+        self.extra_headers.extend_from_slice(b"Location: ");
+        self.extra_headers.extend_from_slice(location.as_bytes());
+        self.extra_headers.extend_from_slice(b"\r\n");
+    }
+
+    /// A 405 with its JSON error body and the `Allow` header listing the methods the path takes
+    /// (e.g. `"GET, HEAD"`).
+    pub fn set_method_not_allowed(&mut self, endpoint: Endpoint, allow: &str) {
+        self.set_error(endpoint, 405, "method not allowed", "method");
+        self.extra_headers.extend_from_slice(b"Allow: ");
+        self.extra_headers.extend_from_slice(allow.as_bytes());
+        self.extra_headers.extend_from_slice(b"\r\n");
+    }
+
     /// A JSON error body `{"error": reason, "field": field}`; both strings are escaped.
     pub fn set_error(&mut self, endpoint: Endpoint, status: u16, reason: &str, field: &str) {
         self.endpoint = endpoint;
@@ -130,5 +148,57 @@ pub fn reason_phrase(status: u16) -> &'static str {
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conn::write_response;
+    use super::{Endpoint, Response};
+
+    fn framed(response: &Response) -> String {
+        let mut output = Vec::new();
+        write_response(&mut output, response, true, false);
+        String::from_utf8(output).expect("ASCII")
+    }
+
+    #[test]
+    fn redirects_carry_their_location_and_no_body() {
+        let mut response = Response::default();
+        response.body.extend_from_slice(b"stale");
+        response.set_redirect(Endpoint::Click, "https://brand.test/landing?c=1");
+        assert_eq!(response.endpoint, Endpoint::Click);
+        assert_eq!(
+            framed(&response),
+            "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\
+             Location: https://brand.test/landing?c=1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_lists_the_allowed_methods() {
+        for allow in ["POST", "GET", "GET, HEAD"] {
+            let mut response = Response::default();
+            response.set_method_not_allowed(Endpoint::Other, allow);
+            assert_eq!(response.endpoint, Endpoint::Other);
+            let body = r#"{"error":"method not allowed","field":"method"}"#;
+            assert_eq!(
+                framed(&response),
+                format!(
+                    "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: {}\r\n\
+                     Content-Type: application/json\r\nAllow: {allow}\r\n\r\n{body}",
+                    body.len()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn reset_forgets_the_extra_headers() {
+        let mut response = Response::default();
+        response.set_redirect(Endpoint::Click, "https://brand.test/");
+        response.reset();
+        response.set_empty(Endpoint::Win, 204);
+        assert_eq!(framed(&response), "HTTP/1.1 204 No Content\r\n\r\n");
     }
 }
