@@ -3,7 +3,8 @@
 //! cycles hard to remove, so this test reads the sources and keeps the shape.
 //!
 //! A module is a top-level entry of `engine/src` (`auction` covers `auction/**`); a use is
-//! any `crate::<module>` path outside comments and string literals.
+//! any `crate::<module>` path outside comments and string literals. Decision code speaks the
+//! engine's own vocabulary and never imports the OpenRTB edge.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -11,6 +12,22 @@ use std::path::{Path, PathBuf};
 
 /// Modules `http` may import: utilities that import no engine module themselves.
 const HTTP_MAY_IMPORT: &[&str] = &["json"];
+
+/// Modules that decide with the engine's own vocabulary (`adrequest`, `currency`) and so have
+/// no business with the OpenRTB wire: only the edges (`openrtb` itself, `bidders` for bid
+/// responses, `shard` calling the parser) import `openrtb`.
+const SPEAK_THE_ENGINE_VOCABULARY: &[&str] = &[
+    "adrequest",
+    "auction",
+    "budget",
+    "campaign",
+    "catalog",
+    "currency",
+    "freqcap",
+    "pacing",
+    "targeting",
+    "tracking",
+];
 
 type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
@@ -52,6 +69,23 @@ fn http_imports_no_domain_module() {
             graph.get(*utility)
         );
     }
+}
+
+#[test]
+fn decision_modules_do_not_import_the_wire() {
+    let graph = module_graph();
+    let offenders: Vec<String> = SPEAK_THE_ENGINE_VOCABULARY
+        .iter()
+        .filter_map(|module| {
+            let files = graph.get(*module)?.get("openrtb")?;
+            Some(format!("{module} -> openrtb ({})", join(files)))
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "decision code imports the OpenRTB edge:\n{}",
+        offenders.join("\n")
+    );
 }
 
 #[test]
