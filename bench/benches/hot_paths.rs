@@ -19,13 +19,15 @@
 
 use std::hint::black_box;
 
+use adshard::adrequest::AdRequest;
 use adshard::auction::{run_auction, AuctionScratch, AuctionSettings};
 use adshard::campaign::data::demo;
 use adshard::catalog::Catalog;
-use adshard::config::{Config, HttpLimits};
-use adshard::currency::CurrencyTable;
+use adshard::config::Config;
+use adshard::currency::{Currency, CurrencyTable};
+use adshard::http::HttpLimits;
 use adshard::http::{parse_head, HeadParse};
-use adshard::openrtb::{parse_bid_request, AdRequest, Currency};
+use adshard::openrtb::parse_bid_request;
 use adshard::server::DEMO_TRACKING_SECRET;
 use adshard::tracking::{BuyerKind, TokenScratch, TokenSigner, TrackingClaims};
 use criterion::{criterion_group, criterion_main, Criterion};

@@ -21,8 +21,9 @@
 
 use std::path::Path;
 
+use adshard::adrequest::AdRequest;
 use adshard::openrtb::wire::BidRequest;
-use adshard::openrtb::{parse_bid_request, parse_wire, AdRequest};
+use adshard::openrtb::{parse_bid_request, parse_wire};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const FIXTURES: [(&str, &str); 4] = [

@@ -28,11 +28,13 @@ use std::hint::black_box;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
+use adshard::adrequest::{AdRequest, CountryCode};
 use adshard::campaign::{
     Budget, Campaign, CampaignStatus, Creative, CreativeFormat, Daypart, IncludeExclude, Pacing,
     SpendOn, Targeting,
 };
-use adshard::openrtb::{parse_bid_request, AdRequest, CountryCode, Currency};
+use adshard::currency::Currency;
+use adshard::openrtb::parse_bid_request;
 use adshard::targeting::{HourOfWeek, IndexScratch, TargetingIndex};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use serde_json::json;

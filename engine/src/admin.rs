@@ -19,9 +19,9 @@ use glommio::net::TcpListener;
 use glommio::{executor, spawn_local_into, Latency, Shares};
 
 use crate::config::Config;
-use crate::http::{ConnectionContext, Handler, Method, Request, Response};
+use crate::http::{ConnectionContext, Endpoint, Handler, Method, Request, Response};
 use crate::shard::{accept_loop, StatsRequest, SHUTDOWN_POLL_INTERVAL};
-use crate::stats::{render_prometheus, Endpoint, ShardStats, StatsSnapshot};
+use crate::stats::{render_prometheus, ShardStats, StatsSnapshot};
 
 /// How long a scrape waits for one shard's snapshot; a shard that does not answer in time is
 /// left out of that scrape rather than hanging it.
@@ -129,10 +129,7 @@ impl Handler for AdminHandler {
                 response.set_text(Endpoint::Healthz, 200, "ok\n")
             }
             ("/metrics" | "/healthz", _) => {
-                response.set_error(Endpoint::Other, 405, "method not allowed", "method");
-                response
-                    .extra_headers
-                    .extend_from_slice(b"Allow: GET, HEAD\r\n");
+                response.set_method_not_allowed(Endpoint::Other, "GET, HEAD");
             }
             _ => response.set_error(Endpoint::Other, 404, "no such endpoint", "path"),
         }

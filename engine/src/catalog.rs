@@ -9,11 +9,11 @@ use std::ops::ControlFlow;
 
 use hashbrown::HashMap;
 
+use crate::adrequest::{AdRequest, Imp};
 use crate::auction::response::MarkupTemplate;
 use crate::auction::CampaignSource;
 use crate::campaign::{Campaign, CampaignData, CampaignStatus, Creative};
 use crate::currency::CurrencyTable;
-use crate::openrtb::{AdRequest, Imp};
 use crate::targeting::{creative_fits, IndexScratch, TargetingIndex};
 
 /// The campaigns of one shard, in bid order: highest bid in the base currency first, ties by

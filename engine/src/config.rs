@@ -7,12 +7,26 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::auction::AuctionConfig;
+use crate::bidders::{BidderConfig, FanoutConfig, BIDDERS_MAX, BIDDER_CONNECTIONS_CEILING};
+use crate::currency::{Currency, CurrencyConfig};
+use crate::http::{
+    HttpLimits, BODY_BYTES_CEILING, CONNECTIONS_PER_SHARD_CEILING, HEADERS_COUNT_CEILING,
+    HEADER_BYTES_CEILING,
+};
+use crate::overload::OverloadConfig;
+use crate::tracking::TrackingConfig;
+
 /// The whole configuration. Unknown keys are rejected: a typo in a limit must not silently
 /// leave the default in force.
+///
+/// Each section's type belongs to the module it configures (`http::HttpLimits`,
+/// `bidders::BidderConfig`, `auction::AuctionConfig`...): this module only gathers them, checks
+/// what spans sections, and loads the file, so it sits above every module it configures and none
+/// of them imports it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -28,95 +42,7 @@ pub struct Config {
     /// Deadline arithmetic of the fan-out to `bidders`.
     pub fanout: FanoutConfig,
     /// The escape valve: when a shard degrades its answers under overload.
-    pub overload: crate::overload::OverloadConfig,
-}
-
-/// Most bidders in one configuration: each request may fan out to every one, and a shard keeps
-/// a pool per bidder; the per-request state (futures, buffers) is sized by this at compile time.
-pub const BIDDERS_MAX: usize = 16;
-
-/// One external bidder (DSP) asked over OpenRTB.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BidderConfig {
-    /// Unique; names the bidder in metrics, logs and tracking tokens.
-    pub name: String,
-    /// `http://IP:PORT/path` (or `localhost`): resolved once at start, never per request.
-    pub endpoint: String,
-    /// "2.5" or "2.6": a 2.5 bidder gets the request down-converted.
-    pub openrtb_version: crate::bidders::OpenRtbVersion,
-    /// The most time this bidder is given, however much the request's deadline leaves.
-    pub timeout_ms: u64,
-    /// Connections one shard may hold open to this bidder; a request that finds all in use
-    /// does not ask this bidder.
-    pub connections_per_shard_max: usize,
-    /// Connections each shard opens at start, so the first requests pay no handshake.
-    pub connections_warm: usize,
-    /// Media the bidder buys ("banner", "video", "audio", "native"); it gets only the imps
-    /// offering one of them.
-    pub media: Vec<String>,
-    /// Off: configured but never asked.
-    pub enabled: bool,
-}
-
-impl Default for BidderConfig {
-    fn default() -> Self {
-        BidderConfig {
-            name: String::new(),
-            endpoint: String::new(),
-            openrtb_version: crate::bidders::OpenRtbVersion::V2_6,
-            timeout_ms: 100,
-            connections_per_shard_max: 64,
-            connections_warm: 4,
-            media: vec![
-                "banner".into(),
-                "video".into(),
-                "audio".into(),
-                "native".into(),
-            ],
-            enabled: true,
-        }
-    }
-}
-
-/// How the time of a request is shared out (design.md §6): the deadline is the arrival plus
-/// `min(tmax, tmax_max_ms)` minus `response_reserve_ms`; each bidder gets what remains minus
-/// `network_buffer_ms` (at most its own `timeout_ms`), and is skipped when that is below
-/// `bidder_time_min_ms`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FanoutConfig {
-    /// Cap on the request's `tmax`, and the budget of a request without one.
-    pub tmax_max_ms: u64,
-    /// Kept back from the deadline for the auction and writing the response.
-    pub response_reserve_ms: u64,
-    /// Subtracted from what remains when telling a bidder its `tmax`: the time its answer
-    /// spends on the network and in our parser.
-    pub network_buffer_ms: u64,
-    /// A bidder given less than this is not asked: it could not answer in time.
-    pub bidder_time_min_ms: u64,
-    /// Largest bid response read from a bidder; a longer one is dropped and counted.
-    pub response_bytes_max: usize,
-    /// Send fewer requests to a bidder whose recent exchanges failed or timed out (never fewer
-    /// than an exploration share; see `bidders::shaping`).
-    pub health_throttling: bool,
-    /// Skip a bidder in contexts where it has learned to seldom bid (with an exploration
-    /// share).
-    pub traffic_shaping: bool,
-}
-
-impl Default for FanoutConfig {
-    fn default() -> Self {
-        FanoutConfig {
-            tmax_max_ms: 100,
-            response_reserve_ms: 2,
-            network_buffer_ms: 5,
-            bidder_time_min_ms: 5,
-            response_bytes_max: 256 * 1024,
-            health_throttling: true,
-            traffic_shaping: true,
-        }
-    }
+    pub overload: OverloadConfig,
 }
 
 /// Budgets, pacing, frequency caps and the routing of requests to the shard that owns the
@@ -162,88 +88,6 @@ pub struct DataConfig {
     /// JSON campaign data files, relative to the config file's directory. Empty: the embedded
     /// demo set (a few campaigns, so a new user sees a bid at once).
     pub campaign_files: Vec<PathBuf>,
-}
-
-/// How the auction prices the winner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PricingRule {
-    /// The winner pays its bid.
-    FirstPrice,
-    /// The winner pays the second-highest eligible bid (or the floor) plus 0.01 in the bid
-    /// currency, never more than its own bid.
-    SecondPrice,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuctionConfig {
-    pub pricing: PricingRule,
-    /// Impressions one campaign may win in one request. 1 keeps one advertiser from taking
-    /// every slot of a page.
-    pub campaign_wins_per_request_max: u32,
-}
-
-impl Default for AuctionConfig {
-    fn default() -> Self {
-        AuctionConfig {
-            pricing: PricingRule::SecondPrice,
-            campaign_wins_per_request_max: 1,
-        }
-    }
-}
-
-/// Exchange rates for floors and bids in other currencies. A floor or bid in a currency
-/// without a rate gets no bid: guessing a rate could pay far over the floor or under it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CurrencyConfig {
-    /// The currency the auction compares in.
-    pub base: String,
-    /// Units of each currency per one unit of `base`, e.g. `EUR = 0.92`. Stored as
-    /// parts-per-million integers after loading (money stays integer).
-    pub rates: std::collections::BTreeMap<String, f64>,
-}
-
-impl Default for CurrencyConfig {
-    fn default() -> Self {
-        let rates = [("EUR", 0.92), ("GBP", 0.79), ("JPY", 150.0), ("CAD", 1.36)]
-            .into_iter()
-            .map(|(code, rate)| (code.to_string(), rate))
-            .collect();
-        CurrencyConfig {
-            base: "USD".into(),
-            rates,
-        }
-    }
-}
-
-/// Signed tracking URLs (`/win`, `/imp`, `/click`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrackingConfig {
-    /// Secret the tracking tokens' MAC key is derived from. Empty: the environment variable `ADSHARD_TRACKING_SECRET`, else the demo
-    /// secret, which `serve` warns about loudly: anyone can forge events with it.
-    pub secret: String,
-    /// Base URL that tracking links in responses point to (this server's public address as
-    /// clients reach it).
-    pub public_url: String,
-    /// Tokens older than this are refused (403).
-    pub token_ttl_s: u64,
-    /// Tokens remembered per shard to count a repeated event once. Bounded: the oldest are
-    /// forgotten first; a token older than `token_ttl_s` is refused anyway.
-    pub dedupe_entries_max: usize,
-}
-
-impl Default for TrackingConfig {
-    fn default() -> Self {
-        TrackingConfig {
-            secret: String::new(),
-            public_url: "http://127.0.0.1:8080".into(),
-            token_ttl_s: 3600,
-            dedupe_entries_max: 1 << 20,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -292,68 +136,8 @@ impl Default for ServerConfig {
     }
 }
 
-/// Limits of the HTTP/1.1 server. Each one bounds what a single client can make a shard hold.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpLimits {
-    /// Bytes of request line plus headers. Bid requests carry a handful of short headers;
-    /// 8 KiB is what nginx allows by default for one header buffer.
-    pub header_bytes_max: usize,
-    /// Number of headers. Exchanges send fewer than 20; 64 leaves room and caps parse work.
-    pub headers_count_max: usize,
-    /// Body bytes. OpenRTB requests are 1-10 KiB; 64 KiB admits very large multi-imp requests.
-    pub body_bytes_max: usize,
-    /// How long a keep-alive connection may sit idle between requests.
-    pub idle_timeout_ms: u64,
-    /// How long a client has, from its first byte, to send the whole request head; a slow
-    /// client is closed rather than holding a connection slot forever.
-    pub header_timeout_ms: u64,
-    /// How long a client has to send the body once the head is in.
-    pub body_timeout_ms: u64,
-    /// How long a response write may block before the connection is dropped.
-    pub write_timeout_ms: u64,
-    /// Open connections per shard; beyond it new connections are closed at once and counted.
-    pub connections_per_shard_max: usize,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        HttpLimits {
-            header_bytes_max: 8 * 1024,
-            headers_count_max: 64,
-            body_bytes_max: 64 * 1024,
-            idle_timeout_ms: 60_000,
-            header_timeout_ms: 5_000,
-            body_timeout_ms: 5_000,
-            write_timeout_ms: 5_000,
-            connections_per_shard_max: 4096,
-        }
-    }
-}
-
 /// Tracking secrets shorter than this are guessable; matches `tracking::SECRET_BYTES_MIN`.
 pub const TRACKING_SECRET_BYTES_MIN: usize = 32;
-
-/// Ceilings on the limits themselves, so a config cannot ask a shard for absurd buffers.
-pub const HEADER_BYTES_CEILING: usize = 1024 * 1024;
-pub const HEADERS_COUNT_CEILING: usize = 1024;
-pub const BODY_BYTES_CEILING: usize = 16 * 1024 * 1024;
-pub const CONNECTIONS_PER_SHARD_CEILING: usize = 1_000_000;
-
-impl HttpLimits {
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_millis(self.idle_timeout_ms)
-    }
-    pub fn header_timeout(&self) -> Duration {
-        Duration::from_millis(self.header_timeout_ms)
-    }
-    pub fn body_timeout(&self) -> Duration {
-        Duration::from_millis(self.body_timeout_ms)
-    }
-    pub fn write_timeout(&self) -> Duration {
-        Duration::from_millis(self.write_timeout_ms)
-    }
-}
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -529,7 +313,7 @@ impl Config {
             }
         }
         for (code, rate) in &self.currency.rates {
-            if crate::openrtb::Currency::parse(code).is_none() {
+            if Currency::parse(code).is_none() {
                 issue(
                     &format!("currency.rates.{code}"),
                     "is not a three-letter currency code".into(),
@@ -541,7 +325,7 @@ impl Config {
                 );
             }
         }
-        if crate::openrtb::Currency::parse(&self.currency.base).is_none() {
+        if Currency::parse(&self.currency.base).is_none() {
             issue(
                 "currency.base",
                 "is not a three-letter currency code".into(),
@@ -705,10 +489,6 @@ impl Config {
         }
     }
 }
-
-/// Connections one shard may keep to one bidder: beyond a few hundred, a bidder is better
-/// served by fewer, busier connections, and each costs a file descriptor and buffers.
-pub const BIDDER_CONNECTIONS_CEILING: usize = 1024;
 
 /// Parses a CPU list as the kernel writes them: "3", "2-5", "0,2-3". Empty means "all online".
 pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {

@@ -4,14 +4,89 @@
 //! as parts-per-million integers, so converting money never goes through a float. A currency
 //! without a rate converts to `None`, and the caller does not bid: a guessed rate could bid
 //! under the floor or pay far over it.
+//!
+//! [`Currency`], the code itself, lives here too: requests, campaigns, bids and tracking tokens
+//! all carry one, and this is the module below all of them that gives it meaning.
 
-use crate::config::CurrencyConfig;
-use crate::openrtb::Currency;
+use std::fmt;
+
+use serde::Deserialize;
 
 /// One unit of a rate, in parts per million.
 const PPM: i128 = 1_000_000;
 /// Currencies a table holds; a config lists a handful.
 pub const CURRENCIES_MAX: usize = 256;
+
+/// Three upper-case ASCII letters, as ISO-4217 currencies and ISO-3166-1 alpha-3 countries are.
+pub(crate) fn alpha3(text: &str) -> Option<[u8; 3]> {
+    match *text.as_bytes() {
+        [a, b, c] if [a, b, c].iter().all(u8::is_ascii_alphabetic) => Some([
+            a.to_ascii_uppercase(),
+            b.to_ascii_uppercase(),
+            c.to_ascii_uppercase(),
+        ]),
+        _ => None,
+    }
+}
+
+pub(crate) fn alpha3_str(code: &[u8; 3]) -> &str {
+    // Only `alpha3` builds these, from ASCII letters.
+    std::str::from_utf8(code).unwrap_or("???")
+}
+
+/// An ISO-4217 currency code. Lower-case input is accepted and stored upper-case.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// The OpenRTB default for `bidfloorcur` and `cur`.
+    pub const USD: Currency = Currency(*b"USD");
+
+    pub fn parse(code: &str) -> Option<Currency> {
+        alpha3(code).map(Currency)
+    }
+
+    pub fn as_str(&self) -> &str {
+        alpha3_str(&self.0)
+    }
+}
+
+impl Default for Currency {
+    fn default() -> Self {
+        Currency::USD
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Exchange rates for floors and bids in other currencies (`[currency]`). A floor or bid in a
+/// currency without a rate gets no bid: guessing a rate could pay far over the floor or under it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CurrencyConfig {
+    /// The currency the auction compares in.
+    pub base: String,
+    /// Units of each currency per one unit of `base`, e.g. `EUR = 0.92`. Stored as
+    /// parts-per-million integers after loading (money stays integer).
+    pub rates: std::collections::BTreeMap<String, f64>,
+}
+
+impl Default for CurrencyConfig {
+    fn default() -> Self {
+        let rates = [("EUR", 0.92), ("GBP", 0.79), ("JPY", 150.0), ("CAD", 1.36)]
+            .into_iter()
+            .map(|(code, rate)| (code.to_string(), rate))
+            .collect();
+        CurrencyConfig {
+            base: "USD".into(),
+            rates,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct CurrencyTable {

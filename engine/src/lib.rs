@@ -5,6 +5,7 @@
 //! codemap and the life of a request.
 
 pub mod admin;
+pub mod adrequest;
 pub mod auction;
 pub mod bidders;
 pub mod budget;
@@ -16,7 +17,7 @@ pub mod delivery;
 pub mod error;
 pub mod freqcap;
 pub mod http;
-mod jsonscan;
+pub mod json;
 pub mod openrtb;
 pub mod overload;
 pub mod pacing;

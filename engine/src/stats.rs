@@ -8,53 +8,7 @@ use std::cell::Cell;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// The endpoints requests are counted under. `Other` is any path we do not serve (404/405);
-/// `Invalid` is a request that was not valid HTTP, so it has no path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    Auction,
-    Win,
-    Impression,
-    Click,
-    Healthz,
-    Readyz,
-    Metrics,
-    Other,
-    Invalid,
-}
-
-impl Endpoint {
-    pub const ALL: [Endpoint; 9] = [
-        Endpoint::Auction,
-        Endpoint::Win,
-        Endpoint::Impression,
-        Endpoint::Click,
-        Endpoint::Healthz,
-        Endpoint::Readyz,
-        Endpoint::Metrics,
-        Endpoint::Other,
-        Endpoint::Invalid,
-    ];
-    pub const COUNT: usize = Endpoint::ALL.len();
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Endpoint::Auction => "/openrtb2/auction",
-            Endpoint::Win => "/win",
-            Endpoint::Impression => "/imp",
-            Endpoint::Click => "/click",
-            Endpoint::Healthz => "/healthz",
-            Endpoint::Readyz => "/readyz",
-            Endpoint::Metrics => "/metrics",
-            Endpoint::Other => "other",
-            Endpoint::Invalid => "invalid",
-        }
-    }
-
-    fn idx(self) -> usize {
-        self as usize
-    }
-}
+use crate::http::{ConnectionStats, Endpoint, Recorder};
 
 /// Status codes the server can answer; a code not listed is counted as `STATUS_OTHER_IDX`.
 pub const STATUSES: [u16; 14] = [
@@ -77,19 +31,6 @@ pub const LATENCY_BUCKETS_US: [u64; 16] = [
     1_000_000,
 ];
 const LATENCY_SLOTS: usize = LATENCY_BUCKETS_US.len() + 1;
-
-/// Connection-level events, counted per shard.
-#[derive(Debug, Default)]
-pub struct ConnectionStats {
-    pub accepted: Cell<u64>,
-    /// Closed at once because the shard was at `connections_per_shard_max`.
-    pub rejected_at_limit: Cell<u64>,
-    pub open: Cell<u64>,
-    /// Closed because a client was too slow sending a head or body.
-    pub read_timeouts: Cell<u64>,
-    /// Closed because the peer reset or the socket failed mid-request.
-    pub io_errors: Cell<u64>,
-}
 
 /// Delivery counters of one campaign on one shard. Bids are counted where the auction ran;
 /// wins, impressions, clicks and spend on the shard that owns the event's token, which counts
@@ -240,6 +181,19 @@ impl ShardStats {
             bidders: Vec::new(),
             overload: Default::default(),
         }
+    }
+}
+
+/// The connection loop's reports land in the shard's counters.
+impl Recorder for ShardStats {
+    #[inline]
+    fn connections(&self) -> &ConnectionStats {
+        &self.connections
+    }
+
+    #[inline]
+    fn record(&self, endpoint: Endpoint, status: u16, elapsed: Duration) {
+        ShardStats::record(self, endpoint, status, elapsed);
     }
 }
 

@@ -6,13 +6,15 @@
 
 use std::ops::ControlFlow;
 
-use adshard::auction::{run_auction, AuctionScratch, AuctionSettings, CampaignSource, Winner};
+use adshard::adrequest::{AdRequest, Imp, MediaKinds};
+use adshard::auction::{
+    run_auction, AuctionScratch, AuctionSettings, CampaignSource, PricingRule, Winner,
+};
 use adshard::campaign::{
     Budget, Campaign, CampaignStatus, Creative, CreativeFormat, Pacing, SpendOn, Targeting,
 };
-use adshard::config::{CurrencyConfig, PricingRule};
-use adshard::currency::CurrencyTable;
-use adshard::openrtb::{parse_bid_request, AdRequest, Currency, Imp, MediaKinds};
+use adshard::currency::{Currency, CurrencyConfig, CurrencyTable};
+use adshard::openrtb::parse_bid_request;
 
 const NOW_UNIX_S: i64 = 1_790_000_000;
 

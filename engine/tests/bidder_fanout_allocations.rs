@@ -13,8 +13,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use adshard::bidders::BidderConfig;
 use adshard::campaign::CampaignData;
-use adshard::config::{BidderConfig, Config};
+use adshard::config::Config;
 use adshard::http::{Handler, Method, Request, Response};
 use adshard::shard::ShardHandler;
 use alloc_common::{allocations, lone_shard, LoneShard};

@@ -2,11 +2,10 @@
 //! notice: every macro, prices as plain decimals (first and second price), both spellings
 //! (`${...}` and URL-encoded), and everything that is not a known macro left exactly as it was.
 
-use adshard::auction::SECOND_PRICE_INCREMENT_MICROS;
-use adshard::bidders::response::{
-    push_decimal_micros, substitute_macros, ExternalBid, MacroValues,
+use adshard::auction::{
+    push_decimal_micros, substitute_macros, ExternalBid, MacroValues, SECOND_PRICE_INCREMENT_MICROS,
 };
-use adshard::openrtb::Currency;
+use adshard::currency::Currency;
 use adshard::tracking::token::price_micros_from_decimal;
 use proptest::prelude::*;
 

@@ -17,9 +17,10 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use adshard::adrequest::{AdRequest, MediaKinds};
 use adshard::bidders::outbound::{write_bid_request, OutboundError, OutboundOptions, DEPTH_MAX};
 use adshard::bidders::OpenRtbVersion;
-use adshard::openrtb::{parse_bid_request, AdRequest, MediaKinds};
+use adshard::openrtb::parse_bid_request;
 use alloc_common::allocations_during;
 use openrtb_common::{fixture, FIXTURES};
 use proptest::prelude::*;

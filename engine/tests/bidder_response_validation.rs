@@ -14,14 +14,14 @@ mod openrtb_common;
 
 use std::path::Path;
 
-use adshard::auction::response_currency;
+use adshard::adrequest::AdRequest;
+use adshard::auction::{response_currency, ExternalBids};
 use adshard::bidders::response::{
-    parse_bid_response, BidRejectReason, BidResponseError, ExternalBids, RejectCounts,
-    ResponseRules, BIDS_PER_RESPONSE_MAX, BODY_BYTES_MAX,
+    parse_bid_response, BidRejectReason, BidResponseError, RejectCounts, ResponseRules,
+    BIDS_PER_RESPONSE_MAX, BODY_BYTES_MAX,
 };
-use adshard::config::CurrencyConfig;
-use adshard::currency::CurrencyTable;
-use adshard::openrtb::{parse_bid_request, AdRequest, Currency};
+use adshard::currency::{Currency, CurrencyConfig, CurrencyTable};
+use adshard::openrtb::parse_bid_request;
 use alloc_common::allocations_during;
 use openrtb_common::apply;
 use proptest::prelude::*;

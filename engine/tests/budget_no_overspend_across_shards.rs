@@ -8,7 +8,7 @@ mod delivery_common;
 
 use std::sync::Arc;
 
-use adshard::config::PricingRule;
+use adshard::auction::PricingRule;
 use common::{metric_sum, TestServer};
 use delivery_common::{auction, campaign, data, impression, request, wait_impressions_counted};
 

@@ -10,11 +10,12 @@
 
 use std::path::Path;
 
+use adshard::adrequest::{AdRequest, Imp, MediaKinds};
 use adshard::campaign::data::{demo, parse_str, DEMO_FILE_NAME, DEMO_JSON};
 use adshard::campaign::{
     Campaign, CampaignData, CampaignStatus, Creative, CreativeFormat, IncludeExclude, Targeting,
 };
-use adshard::openrtb::{parse_bid_request, AdRequest, Imp, MediaKinds};
+use adshard::openrtb::parse_bid_request;
 
 /// A site's 300x250 banner with a 0.03 USD floor and no device or geo (like the IAB's
 /// simple-banner example).

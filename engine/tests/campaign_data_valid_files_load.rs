@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use adshard::adrequest::CountryCode;
 use adshard::campaign::data::{load_files, parse_str};
 use adshard::campaign::{
     Advertiser, Budget, Campaign, CampaignData, CampaignStatus, Creative, CreativeFormat, Daypart,
     FrequencyCap, IncludeExclude, Pacing, SpendOn, Targeting,
 };
-use adshard::openrtb::{CountryCode, Currency};
+use adshard::currency::Currency;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,7 +4,8 @@
 
 mod openrtb_common;
 
-use adshard::openrtb::{parse_bid_request, AdRequest};
+use adshard::adrequest::AdRequest;
+use adshard::openrtb::parse_bid_request;
 use openrtb_common::{banner_request, edited, fixture, native_request_with, FIXTURES};
 use serde_json::{json, Value};
 

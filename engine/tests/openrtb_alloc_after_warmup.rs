@@ -9,7 +9,8 @@
 mod alloc_common;
 mod openrtb_common;
 
-use adshard::openrtb::{fill_ad_request, parse_bid_request, parse_wire, validate, AdRequest};
+use adshard::adrequest::AdRequest;
+use adshard::openrtb::{fill_ad_request, parse_bid_request, parse_wire, validate};
 use alloc_common::allocations_during;
 use openrtb_common::{fixture, FIXTURES};
 

@@ -3,10 +3,11 @@
 
 mod openrtb_common;
 
-use adshard::openrtb::{
-    micros_from_f64, parse_bid_request, AdRequest, AuctionType, ContextKind, Currency, FlexSize,
-    MediaKinds, Size, UserKeySource,
+use adshard::adrequest::{
+    AdRequest, AuctionType, ContextKind, FlexSize, MediaKinds, Size, UserKeySource,
 };
+use adshard::currency::Currency;
+use adshard::openrtb::{micros_from_f64, parse_bid_request};
 use openrtb_common::{banner_request, edited, fixture, FIXTURES};
 use serde_json::{json, Value};
 

@@ -5,7 +5,8 @@
 
 mod openrtb_common;
 
-use adshard::openrtb::{parse_bid_request, AdRequest};
+use adshard::adrequest::AdRequest;
+use adshard::openrtb::parse_bid_request;
 use openrtb_common::{fixture, native_request, FIXTURES};
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -4,7 +4,8 @@
 
 mod openrtb_common;
 
-use adshard::openrtb::{parse_bid_request, AdRequest, IMPS_MAX};
+use adshard::adrequest::{AdRequest, IMPS_MAX};
+use adshard::openrtb::parse_bid_request;
 use openrtb_common::{banner_request, edited, native_request_with};
 use serde_json::{json, Value};
 

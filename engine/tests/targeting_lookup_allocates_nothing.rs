@@ -10,8 +10,8 @@ mod targeting_common;
 
 use std::ops::ControlFlow;
 
+use adshard::adrequest::{AdRequest, CountryCode};
 use adshard::campaign::{Campaign, CreativeFormat};
-use adshard::openrtb::{AdRequest, CountryCode};
 use adshard::targeting::{HourOfWeek, IndexScratch, TargetingIndex};
 use alloc_common::allocations_during;
 use serde_json::json;

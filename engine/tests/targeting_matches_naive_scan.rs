@@ -12,8 +12,8 @@ mod targeting_common;
 
 use std::ops::ControlFlow;
 
+use adshard::adrequest::{AdRequest, CountryCode, Imp, MediaKinds};
 use adshard::campaign::{Campaign, CampaignStatus, Creative, CreativeFormat, Daypart};
-use adshard::openrtb::{AdRequest, CountryCode, Imp, MediaKinds};
 use adshard::targeting::{creative_fits, HourOfWeek, IndexScratch, TargetingIndex};
 use serde_json::{json, Map, Value};
 use targeting_common::{banner, campaign, native, native_request_string, parse, timed, Rng};

@@ -10,8 +10,8 @@ mod targeting_common;
 
 use std::ops::ControlFlow;
 
+use adshard::adrequest::CountryCode;
 use adshard::campaign::{Campaign, CampaignStatus, CreativeFormat, Daypart};
-use adshard::openrtb::CountryCode;
 use adshard::targeting::{creative_fits, HourOfWeek, IndexScratch, TargetingIndex};
 use serde_json::{json, Value};
 use targeting_common::{

@@ -7,7 +7,7 @@
 
 mod alloc_common;
 
-use adshard::openrtb::Currency;
+use adshard::currency::Currency;
 use adshard::tracking::dedupe::{DedupeKey, DedupeWindow};
 use adshard::tracking::token::{
     token_from_query, BuyerKind, TokenScratch, TokenSigner, TrackingClaims, TOKEN_CHARS_MAX,

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use adshard::campaign::data::demo;
-use adshard::openrtb::Currency;
+use adshard::currency::Currency;
 use adshard::server::DEMO_TRACKING_SECRET;
 use adshard::tracking::{BuyerKind, TokenSigner, TrackingClaims};
 use common::{Client, TestServer};

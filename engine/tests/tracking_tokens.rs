@@ -2,7 +2,7 @@
 //! a panic whatever else arrives in the query string: altered, forged, truncated, oversized or
 //! random. A fixed test vector pins the wire format, since tokens outlive a deploy.
 
-use adshard::openrtb::Currency;
+use adshard::currency::Currency;
 use adshard::tracking::token::{
     price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, ClaimsError, IdField,
     MalformedReason, TokenError, TokenScratch, TokenSigner, TrackingClaims, CLOCK_SKEW_S_MAX,

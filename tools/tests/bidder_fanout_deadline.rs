@@ -14,8 +14,8 @@ mod bidder_common;
 
 use std::time::Duration;
 
+use adshard::auction::PricingRule;
 use adshard::campaign::CampaignData;
-use adshard::config::PricingRule;
 use adshard_tools::mockbidder::{LatencySpec, MockBidderConfig, MockBidderHandle, PriceSpec};
 use bidder_common::{
     banner_request, bidder, campaign_data, mock, price_micros, serial, Answer, Metrics, TestServer,

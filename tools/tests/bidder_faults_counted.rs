@@ -29,8 +29,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use adshard::auction::PricingRule;
 use adshard::campaign::CampaignData;
-use adshard::config::PricingRule;
 use adshard_tools::mockbidder::{FaultKind, MockBidderConfig, MockBidderHandle, PriceSpec};
 use bidder_common::{
     banner_request, bidder, eventually, mock, price_micros, serial, Metrics, TestServer,
@@ -121,14 +121,14 @@ impl Case {
     }
 
     /// A bidder entry whose timeout leaves the request's deadline in charge.
-    fn bidder(&self, name: &str, url: &str) -> adshard::config::BidderConfig {
-        adshard::config::BidderConfig {
+    fn bidder(&self, name: &str, url: &str) -> adshard::bidders::BidderConfig {
+        adshard::bidders::BidderConfig {
             timeout_ms: u64::from(self.tmax_ms.max(100)),
             ..bidder(name, url)
         }
     }
 
-    fn server(&self, bidders: Vec<adshard::config::BidderConfig>) -> TestServer {
+    fn server(&self, bidders: Vec<adshard::bidders::BidderConfig>) -> TestServer {
         let tmax_ms = u64::from(self.tmax_ms);
         TestServer::start(
             bidders,

@@ -11,8 +11,8 @@ mod bidder_common;
 
 use std::time::Duration;
 
+use adshard::auction::PricingRule;
 use adshard::campaign::CampaignData;
-use adshard::config::PricingRule;
 use adshard_tools::mockbidder::{MockBidderConfig, MockBidderHandle, PriceSpec, ResponseCorpus};
 use bidder_common::{bidder, mock, price_micros, serial, TestServer, DEADLINE_MARGIN};
 use serde_json::{json, Value};

@@ -16,9 +16,10 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use adshard::auction::PricingRule;
+use adshard::bidders::BidderConfig;
 use adshard::bidders::OpenRtbVersion;
 use adshard::campaign::CampaignData;
-use adshard::config::{BidderConfig, PricingRule};
 use bidder_common::{bidder, price_micros, serial, TestServer};
 use serde_json::{json, Value};
 

@@ -5,9 +5,10 @@
 
 use std::path::Path;
 
+use adshard::adrequest::{AdRequest, ContextKind, MediaKinds};
 use adshard::campaign::data::parse_str;
 use adshard::campaign::{CampaignStatus, CreativeFormat};
-use adshard::openrtb::{parse_bid_request, AdRequest, ContextKind, MediaKinds};
+use adshard::openrtb::parse_bid_request;
 use adshard_tools::campaigns::{write_campaigns, CampaignsOptions};
 use adshard_tools::traffic::{write_traffic, TrafficOptions};
 

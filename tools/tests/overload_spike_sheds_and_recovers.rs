@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use adshard::auction::PricingRule;
 use adshard::campaign::CampaignData;
-use adshard::config::PricingRule;
 use adshard_tools::mockbidder::{LatencySpec, MockBidderConfig, PriceSpec};
 use bidder_common::{banner_request, bidder, eventually, mock, serial, TestServer};
 

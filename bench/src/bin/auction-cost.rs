@@ -13,13 +13,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use adshard::adrequest::AdRequest;
 use adshard::auction::response::{write_bid_response, ResponseContext};
 use adshard::auction::{run_auction, AuctionScratch, AuctionSettings, CampaignSource};
 use adshard::campaign::data;
 use adshard::catalog::Catalog;
 use adshard::config::Config;
 use adshard::currency::CurrencyTable;
-use adshard::openrtb::{parse_bid_request, AdRequest};
+use adshard::openrtb::parse_bid_request;
 use adshard::tracking::{BuyerKind, TokenSigner, TrackingClaims};
 
 struct Args {

@@ -13,23 +13,29 @@
 //!
 //! External bidders' bids join afterwards ([`merge_external_bids`]): `bidders::response` has
 //! already held each one to the same floors and block lists, so the merge only ranks and
-//! prices.
+//! prices. [`ExternalBid`] is the auction's own type (module `external`), and the macros of a
+//! winning one are substituted here (`macros`) when the response is written, so the auction
+//! needs nothing from `bidders`.
 
+mod config;
+mod external;
+mod macros;
 pub mod response;
 
 use std::ops::ControlFlow;
 
-use crate::bidders::response::ExternalBid;
+use crate::adrequest::{AdRequest, Imp};
 use crate::campaign::{Campaign, Creative};
-use crate::config::PricingRule;
-use crate::currency::CurrencyTable;
-use crate::openrtb::{AdRequest, Currency, Imp};
+use crate::currency::{Currency, CurrencyTable};
+pub use config::{AuctionConfig, PricingRule};
+pub use external::{ExternalBid, ExternalBids};
+pub use macros::{push_decimal_micros, substitute_macros, MacroValues};
 
 /// The minimum increment of second price: 0.01 of the bid currency.
 pub const SECOND_PRICE_INCREMENT_MICROS: i64 = 10_000;
 /// Winners per request: one per impression at most, and requests carry at most
-/// `openrtb::IMPS_MAX` impressions.
-pub const WINNERS_MAX: usize = crate::openrtb::IMPS_MAX;
+/// `adrequest::IMPS_MAX` impressions.
+pub const WINNERS_MAX: usize = crate::adrequest::IMPS_MAX;
 
 /// A campaign as the auction sees it: the model plus what the catalog precomputed.
 pub trait CampaignSource {

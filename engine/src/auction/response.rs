@@ -7,12 +7,11 @@
 //! and `burl` point at our own `/win` and `/imp` with `${AUCTION_PRICE}` for the exchange to
 //! fill in.
 
-use super::{CampaignSource, Winner};
-use crate::bidders::response::{substitute_macros, ExternalBid};
+use super::{substitute_macros, CampaignSource, ExternalBid, Winner};
+use crate::adrequest::AdRequest;
 use crate::campaign::{Creative, CreativeFormat};
-use crate::currency::CurrencyTable;
-use crate::http::{write_decimal, write_json_string};
-use crate::openrtb::{AdRequest, Currency};
+use crate::currency::{Currency, CurrencyTable};
+use crate::json::{write_decimal, write_json_string};
 
 /// The seat every internal campaign bids under.
 pub const SEAT: &str = "adshard";

@@ -24,7 +24,7 @@
 //! connection (after one was closed) allocates its buffers again.
 
 use std::cell::{Cell, RefCell};
-use std::io::{ErrorKind, Write as _};
+use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -33,13 +33,10 @@ use glommio::net::TcpStream;
 use glommio::sync::{Permit, Semaphore};
 use glommio::timer::Timer;
 
-/// Largest response head (status line and headers) a bidder may send. Bidders answer with a
-/// handful of headers; 8 KiB is the usual server default (nginx, Pingora) and leaves room for
-/// what load balancers add. It is also the size of each connection's read buffer.
-pub const RESPONSE_HEAD_BYTES_MAX: usize = 8 * 1024;
-/// Most response headers parsed (httparse needs the slots up front, on the stack). A bidder's
-/// answer carries about ten; beyond this something is wrong with the peer.
-pub const RESPONSE_HEADERS_COUNT_MAX: usize = 32;
+use crate::http::client::{
+    is_header_value, parse_response_head, PostHead, ResponseHeadError, RESPONSE_HEAD_BYTES_MAX,
+};
+
 /// Hard ceiling on `PoolSettings::connections_max`, per shard and per bidder. A connection
 /// carries one request at a time, so this caps one bidder's in-flight requests per core; at
 /// ~20-50 ms per answer 1024 connections carry 20k+ requests a second per core, more than a
@@ -53,13 +50,9 @@ pub const WAITERS_PER_CONNECTION_MAX: usize = 4;
 /// Initial size of a connection's write buffer: a typical bid request (1-10 KiB) and its head.
 const REQUEST_BYTES_INITIAL: usize = 16 * 1024;
 
-const _: () = assert!(
-    RESPONSE_HEAD_BYTES_MAX >= 512,
-    "a status line and a few headers must fit"
-);
 const _: () = assert!(CONNECTIONS_PER_POOL_MAX * WAITERS_PER_CONNECTION_MAX <= 1 << 16);
 // The configuration's ceiling must be one this pool accepts, or `BidderPool::new` would assert.
-const _: () = assert!(crate::config::BIDDER_CONNECTIONS_CEILING <= CONNECTIONS_PER_POOL_MAX);
+const _: () = assert!(super::BIDDER_CONNECTIONS_CEILING <= CONNECTIONS_PER_POOL_MAX);
 
 /// Where a bidder listens: an IP address (never a name, see the module doc), the `Host` header
 /// to send, and the request target.
@@ -223,6 +216,15 @@ impl BidderError {
     }
 }
 
+/// A head the pool cannot frame is a bad answer of the bidder's.
+impl From<ResponseHeadError> for BidderError {
+    fn from(error: ResponseHeadError) -> Self {
+        BidderError::BadResponse {
+            reason: error.reason(),
+        }
+    }
+}
+
 /// One shard's pool for one bidder. Lives in the shard (`Rc`), never crosses threads.
 ///
 /// Concurrency: `permits` holds `connections_max` permits; a request holds one from before it
@@ -234,7 +236,7 @@ pub struct BidderPool {
     endpoint: BidderEndpoint,
     settings: PoolSettings,
     /// `POST <path> HTTP/1.1`, `Host` and `Content-Type`, written once.
-    request_head: Vec<u8>,
+    request_head: PostHead,
     /// Idle connections, most recently used last: taking the last one picks the connection
     /// least likely to have been closed by the bidder's idle timeout.
     idle: RefCell<Vec<Connection>>,
@@ -369,12 +371,7 @@ impl BidderPool {
         assert!(!settings.connect_timeout.is_zero());
         assert!(endpoint.path.bytes().all(|b| b.is_ascii_graphic()));
         assert!(endpoint.host_header.bytes().all(|b| b.is_ascii_graphic()));
-        let mut request_head = Vec::new();
-        let _ = write!(
-            request_head,
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n",
-            endpoint.path, endpoint.host_header
-        );
+        let request_head = PostHead::new(&endpoint.path, &endpoint.host_header, "application/json");
         BidderPool {
             idle: RefCell::new(Vec::with_capacity(settings.connections_max)),
             open: Cell::new(0),
@@ -619,13 +616,10 @@ impl BidderPool {
         let mut buffered = 0;
         let head = loop {
             if buffered > 0 {
-                match parse_response_head(&input[..buffered])? {
+                match parse_response_head(&input[..buffered]).map_err(BidderError::from)? {
                     Some(head) => break head,
                     None if buffered == input.len() => {
-                        return Err(BidderError::BadResponse {
-                            reason: "head too large",
-                        }
-                        .into())
+                        return Err(BidderError::from(ResponseHeadError::HeadTooLarge).into())
                     }
                     None => {}
                 }
@@ -708,24 +702,12 @@ impl BidderPool {
     }
 
     fn write_request(&self, output: &mut Vec<u8>, body: &[u8], openrtb_version: &str) {
-        output.clear();
-        output.extend_from_slice(&self.request_head);
         // The version comes from configuration, never from a request; a value that could break
-        // the head (CR, LF, spaces) is a bug upstream and is left out rather than sent.
+        // the head (CR, LF, spaces) is a bug upstream, and the head leaves it out.
         debug_assert!(is_header_value(openrtb_version), "{openrtb_version:?}");
-        if is_header_value(openrtb_version) {
-            output.extend_from_slice(b"x-openrtb-version: ");
-            output.extend_from_slice(openrtb_version.as_bytes());
-            output.extend_from_slice(b"\r\n");
-        }
-        // Writing into a Vec cannot fail.
-        let _ = write!(output, "Content-Length: {}\r\n\r\n", body.len());
-        output.extend_from_slice(body);
+        self.request_head
+            .write_request(output, ("x-openrtb-version", openrtb_version), body);
     }
-}
-
-fn is_header_value(value: &str) -> bool {
-    !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Errors that, on a reused connection before any response byte, mean the bidder closed it
@@ -739,89 +721,6 @@ fn is_stale(kind: ErrorKind) -> bool {
             | ErrorKind::NotConnected
             | ErrorKind::UnexpectedEof
     )
-}
-
-/// What the pool needs from a response head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResponseHead {
-    pub status: u16,
-    /// Bytes of the status line and headers, including the blank line.
-    pub head_bytes: usize,
-    pub content_length: Option<usize>,
-    /// HTTP/1.1 without `Connection: close`.
-    pub keep_alive: bool,
-}
-
-/// Parses a response head: `Ok(None)` while incomplete, `Err` for anything this pool will not
-/// frame. Public so the parser can be fuzzed and property-tested on its own; never panics.
-///
-/// Only Content-Length framing is accepted: OpenRTB bidders answer with a length, and chunked
-/// decoding would add a second parser and unbounded trickling to the request path for no
-/// bidder we know of. Any `Transfer-Encoding` is refused (`chunked` by name).
-pub fn parse_response_head(bytes: &[u8]) -> Result<Option<ResponseHead>, BidderError> {
-    let bad = |reason| BidderError::BadResponse { reason };
-    let mut headers = [httparse::EMPTY_HEADER; RESPONSE_HEADERS_COUNT_MAX];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_bytes = match response.parse(bytes) {
-        Ok(httparse::Status::Complete(head_bytes)) => head_bytes,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(bad("too many headers")),
-        Err(_) => return Err(bad("malformed head")),
-    };
-    if head_bytes > RESPONSE_HEAD_BYTES_MAX {
-        return Err(bad("head too large"));
-    }
-    let status = response.code.ok_or(bad("malformed head"))?;
-    let mut keep_alive = response.version == Some(1);
-    let mut content_length: Option<usize> = None;
-    for header in response.headers.iter() {
-        if header.name.eq_ignore_ascii_case("content-length") {
-            let length = parse_content_length(header.value).ok_or(bad("bad content-length"))?;
-            if content_length.is_some_and(|seen| seen != length) {
-                return Err(bad("conflicting content-length"));
-            }
-            content_length = Some(length);
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            let chunked = header
-                .value
-                .split(|&b| b == b',')
-                .any(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            return Err(bad(if chunked {
-                "chunked"
-            } else {
-                "transfer-encoding"
-            }));
-        } else if header.name.eq_ignore_ascii_case("connection")
-            && header
-                .value
-                .split(|&b| b == b',')
-                .any(|option| option.trim_ascii().eq_ignore_ascii_case(b"close"))
-        {
-            keep_alive = false;
-        }
-    }
-    Ok(Some(ResponseHead {
-        status,
-        head_bytes,
-        content_length,
-        keep_alive,
-    }))
-}
-
-/// Digits only (no sign, no spaces inside), without overflow.
-fn parse_content_length(value: &[u8]) -> Option<usize> {
-    let digits = value.trim_ascii();
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0usize, |length, &byte| {
-        if !byte.is_ascii_digit() {
-            return None;
-        }
-        length
-            .checked_mul(10)?
-            .checked_add(usize::from(byte - b'0'))
-    })
 }
 
 #[cfg(test)]
@@ -885,95 +784,18 @@ mod tests {
     }
 
     #[test]
-    fn response_heads_parse() {
-        let head = |text: &str| parse_response_head(text.as_bytes());
-        // The head is followed by body bytes, which `head_bytes` must not include.
-        let complete = |text: &str, status, content_length, keep_alive| {
-            let mut bytes = text.as_bytes().to_vec();
-            bytes.extend_from_slice(b"{\"body\":1}");
-            let expected = ResponseHead {
-                status,
-                head_bytes: text.len(),
-                content_length,
-                keep_alive,
-            };
-            assert_eq!(parse_response_head(&bytes), Ok(Some(expected)), "{text:?}");
-        };
-        let bad = |reason| Err(BidderError::BadResponse { reason });
-        complete(
-            "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n",
-            200,
-            Some(12),
-            true,
-        );
-        complete("HTTP/1.1 204 No Content\r\n\r\n", 204, None, true);
-        complete(
-            "HTTP/1.1 200 OK\r\nconnection: Keep-Alive, Close\r\ncontent-length: 0\r\n\r\n",
-            200,
-            Some(0),
-            false,
-        );
-        complete(
-            "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n",
-            200,
-            Some(1),
-            false,
-        );
-        complete(
-            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
-            200,
-            Some(3),
-            true,
-        );
-        complete(
-            "HTTP/1.1 503 Busy\r\nContent-Length:  7 \r\n\r\n",
-            503,
-            Some(7),
-            true,
-        );
-        assert_eq!(head("HTTP/1.1 200 OK\r\nContent-Len"), Ok(None));
-        assert_eq!(head(""), Ok(None));
-        assert_eq!(
-            head("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"),
-            bad("conflicting content-length")
-        );
-        assert_eq!(
-            head("HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n"),
-            bad("bad content-length")
-        );
-        assert_eq!(
-            head("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
-            bad("bad content-length")
-        );
-        assert_eq!(
-            head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
-            bad("chunked")
-        );
-        assert_eq!(
-            head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"),
-            bad("transfer-encoding")
-        );
-        assert_eq!(head("NOT HTTP AT ALL\r\n\r\n"), bad("malformed head"));
-        let many: String = std::iter::once("HTTP/1.1 200 OK\r\n".to_owned())
-            .chain((0..=RESPONSE_HEADERS_COUNT_MAX).map(|i| format!("X-{i}: v\r\n")))
-            .chain(std::iter::once("\r\n".to_owned()))
-            .collect();
-        assert_eq!(head(&many), bad("too many headers"));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn response_head_parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
-            let _ = parse_response_head(&bytes);
-        }
-
-        #[test]
-        fn response_head_parser_never_panics_near_http(
-            status in 0u16..1000,
-            lines in proptest::collection::vec("[ -~]{0,40}", 0..8),
-        ) {
-            let text = format!("HTTP/1.1 {status} X\r\n{}\r\n\r\n", lines.join("\r\n"));
-            let _ = parse_response_head(text.as_bytes());
+    fn unframeable_heads_are_bad_responses() {
+        for error in [
+            ResponseHeadError::Malformed,
+            ResponseHeadError::HeadTooLarge,
+            ResponseHeadError::Chunked,
+        ] {
+            assert_eq!(
+                BidderError::from(error),
+                BidderError::BadResponse {
+                    reason: error.reason()
+                }
+            );
         }
     }
 }

@@ -24,14 +24,14 @@ use std::time::{Duration, Instant};
 
 use super::client::{BidderEndpoint, BidderError, BidderPool, PoolSettings};
 use super::outbound::{write_bid_request, OutboundOptions};
-use super::response::{parse_bid_response, ExternalBids, RejectCounts, ResponseRules};
+use super::response::{parse_bid_response, RejectCounts, ResponseRules};
 use super::shaping::{
     context_key, BidRateModel, BidderHealth, Decision, HealthSettings, Outcome, ShapingSettings,
 };
-use super::{media_kinds, OpenRtbVersion};
-use crate::config::{BidderConfig, FanoutConfig, BIDDERS_MAX};
+use super::{media_kinds, BidderConfig, FanoutConfig, OpenRtbVersion, BIDDERS_MAX};
+use crate::adrequest::{AdRequest, CountryCode, MediaKinds};
+use crate::auction::ExternalBids;
 use crate::currency::CurrencyTable;
-use crate::openrtb::{AdRequest, CountryCode, MediaKinds};
 use crate::pacing::PacingRng;
 
 /// Buffers kept on the free list: two per bidder asked (request and answer) for each request in

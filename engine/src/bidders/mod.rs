@@ -9,9 +9,10 @@
 //! - [`client`]: per shard and bidder, a bounded pool of keep-alive HTTP/1.1 connections.
 //! - [`fanout`]: the deadline arithmetic, asking the bidders concurrently, counting per bidder.
 //! - [`response`]: a bidder's bid response parsed, each bid validated against the request and
-//!   converted into an [`response::ExternalBid`]; the OpenRTB macros of the winner substituted.
+//!   converted into the auction's [`ExternalBid`](crate::auction::ExternalBid).
 
 pub mod client;
+mod config;
 pub mod fanout;
 pub mod outbound;
 pub mod response;
@@ -19,7 +20,8 @@ pub mod shaping;
 
 use serde::Deserialize;
 
-use crate::openrtb::MediaKinds;
+use crate::adrequest::MediaKinds;
+pub use config::{BidderConfig, FanoutConfig, BIDDERS_MAX, BIDDER_CONNECTIONS_CEILING};
 
 /// The media kind a bidder's configuration names ("banner", "video", "audio", "native").
 pub fn media_kind(name: &str) -> Option<MediaKinds> {

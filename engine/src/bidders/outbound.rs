@@ -2,7 +2,7 @@
 //!
 //! A bidder prices on many fields the engine never reads (device and content details, user
 //! ids, the supply chain), so the outgoing request is not rebuilt from the engine's
-//! [`AdRequest`](crate::openrtb::AdRequest): that would starve the bidder. Nor is the body
+//! [`AdRequest`](crate::adrequest::AdRequest): that would starve the bidder. Nor is the body
 //! parsed into a `serde_json::Value` and edited, which would allocate a tree per request and
 //! per bidder. Instead a streaming transcoder (hand-written serde seeds, in the manner of
 //! serde_transcode) reads the body once with serde_json and writes every value into the
@@ -68,8 +68,8 @@ use std::io::Write as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::OpenRtbVersion;
-use crate::http::write_json_string;
-use crate::openrtb::MediaKinds;
+use crate::adrequest::MediaKinds;
+use crate::json::write_json_string;
 
 /// Containers nested in what is written out, the request object counting as one. The deepest
 /// path OpenRTB 2.6 and Native 1.2 define is about ten deep (`imp[].native.request.assets[]

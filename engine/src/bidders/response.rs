@@ -1,6 +1,6 @@
 //! An external bidder's answer: its OpenRTB bid response parsed, every bid checked against the
-//! request it answers, the valid ones converted into [`ExternalBid`]s that compete with our own
-//! campaigns, and the OpenRTB macros of a winner's markup and URLs substituted.
+//! request it answers, and the valid ones converted into [`ExternalBid`]s (the auction's type)
+//! that compete with our own campaigns.
 //!
 //! A bidder is a partner, not a trusted component: whatever it sends, the server must neither
 //! panic nor deliver an ad the request blocks (design.md §5-6). So a response is judged at two
@@ -60,15 +60,13 @@
 //! its wire types with the same `wire_object!`); what serde_json allocates is described in
 //! [`crate::openrtb`].
 
-use std::fmt::{self, Write as _};
-use std::ops::Deref;
+use std::fmt;
 
-use crate::auction::{category_within, domain_within};
-use crate::currency::CurrencyTable;
+use crate::adrequest::{AdRequest, Imp, MediaKinds, BIDFLOOR_MAX, IMPS_MAX};
+use crate::auction::{category_within, domain_within, ExternalBid, ExternalBids};
+use crate::currency::{Currency, CurrencyTable};
+use crate::openrtb::micros_from_f64;
 use crate::openrtb::wire::{fill_from_slice, text};
-use crate::openrtb::{
-    micros_from_f64, AdRequest, Currency, Imp, MediaKinds, BIDFLOOR_MAX, IMPS_MAX,
-};
 use crate::tracking::token::ID_BYTES_MAX;
 
 /// Bids of one response that are looked at; the rest are counted as
@@ -84,7 +82,7 @@ pub const BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// `adomain` entries per bid. The spec allows several for rotating creatives; real bids carry
 /// one. Each is checked against every `badv` entry (up to
-/// [`crate::openrtb::BLOCK_LIST_ENTRIES_MAX`]).
+/// [`crate::adrequest::BLOCK_LIST_ENTRIES_MAX`]).
 pub const ADOMAINS_PER_BID_MAX: usize = 16;
 
 /// `cat` entries per bid: a creative has a few categories.
@@ -98,126 +96,11 @@ pub const ATTRIBUTES_PER_BID_MAX: usize = 64;
 /// conversion and auction arithmetic.
 pub const PRICE_MICROS_MAX: i64 = BIDFLOOR_MAX as i64 * 1_000_000;
 
-/// Longest macro name looked for after `${`, so that an unclosed `${` costs a bounded scan.
-const MACRO_NAME_BYTES_MAX: usize = 32;
-
 // A bidder may bid on every impression of the largest request.
 const _: () = assert!(BIDS_PER_RESPONSE_MAX >= IMPS_MAX);
 // The highest price converted at the highest rate a config could plausibly hold (1e6 units
 // per base unit) still fits an i64.
 const _: () = assert!(PRICE_MICROS_MAX.checked_mul(1_000_000).is_some());
-
-/// A valid bid of an external bidder, ready to compete in the auction.
-///
-/// Strings are owned, but [`ExternalBids`] reuses its slots: refilling one reuses the capacity
-/// of its strings, so the steady state allocates nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExternalBid {
-    pub bidder_idx: u16,
-    /// Index into `request.imps()`.
-    pub imp_idx: usize,
-    /// CPM in micro-units of the response currency ([`ResponseRules::response_currency`]): what
-    /// the auction compares.
-    pub price_micros: i64,
-    /// CPM as the bidder sent it, in micro-units of `bid_currency`.
-    pub bid_price_micros: i64,
-    /// The currency the bidder bid in. `${AUCTION_PRICE}` in its URLs and markup is expected in
-    /// this currency (OpenRTB: "same currency and units as the bid").
-    pub bid_currency: Currency,
-    /// `bid.id`.
-    pub bid_id: String,
-    /// The response's `bidid`, else `bid.id`: what `${AUCTION_BID_ID}` stands for (OpenRTB 2.6
-    /// §4.4: "ID of the bid; from BidResponse.bidid").
-    pub response_bid_id: String,
-    pub imp_id: String,
-    /// `seatbid.seat`; empty when absent.
-    pub seat: String,
-    pub adm: String,
-    pub nurl: String,
-    pub burl: String,
-    /// The first `adomain` entry, or empty.
-    pub adomain: String,
-    /// Empty when the bidder sent none (the spec only recommends it); a tracking token needs a
-    /// non-empty creative id, so use `bid_id` then.
-    pub crid: String,
-    pub adid: String,
-    /// Empty when the bid is not for a deal.
-    pub deal_id: String,
-    /// IAB categories, joined by `,` (an entry containing a `,` is left out, as no IAB code
-    /// has one): one reusable `String` rather than a `Vec<String>` that would allocate per
-    /// entry. Read it with [`ExternalBid::categories`].
-    pub cat: String,
-    /// 0 when not sent.
-    pub w: u32,
-    pub h: u32,
-    /// AdCOM media type: 1 banner, 2 video, 3 audio, 4 native; as sent, else inferred when the
-    /// impression offers one media kind only, else 0.
-    pub mtype: u8,
-}
-
-impl ExternalBid {
-    /// The IAB categories of the bid.
-    pub fn categories(&self) -> impl Iterator<Item = &str> + '_ {
-        self.cat.split(',').filter(|category| !category.is_empty())
-    }
-
-    /// The macro values for this bid when it wins at `price_micros` (of its own currency,
-    /// `bid_currency`) in the auction `auction_id` (the request id).
-    pub fn macro_values<'a>(&'a self, auction_id: &'a str, price_micros: i64) -> MacroValues<'a> {
-        MacroValues {
-            auction_id,
-            bid_id: &self.response_bid_id,
-            imp_id: &self.imp_id,
-            seat_id: &self.seat,
-            ad_id: &self.adid,
-            price_micros,
-            currency: self.bid_currency,
-        }
-    }
-}
-
-/// The valid bids of one request, from all its bidders, in a list whose slots survive
-/// [`ExternalBids::clear`]: a `Vec<ExternalBid>` would drop every string on `clear`.
-#[derive(Debug, Default)]
-pub struct ExternalBids {
-    /// The first `len` are the bids; the rest are spare slots, their strings kept for reuse.
-    slots: Vec<ExternalBid>,
-    len: usize,
-}
-
-impl ExternalBids {
-    /// Forgets the bids but keeps every slot and string capacity.
-    pub fn clear(&mut self) {
-        self.len = 0;
-    }
-
-    pub fn as_slice(&self) -> &[ExternalBid] {
-        self.slots.get(..self.len).unwrap_or(&[])
-    }
-
-    /// A fresh slot after the bids, reused when one is spare. It becomes a bid only with
-    /// [`ExternalBids::commit`], so a half-filled slot is never seen.
-    fn next_slot(&mut self) -> &mut ExternalBid {
-        if self.slots.len() <= self.len {
-            self.slots.push(ExternalBid::default());
-        }
-        let index = self.len.min(self.slots.len() - 1);
-        &mut self.slots[index]
-    }
-
-    fn commit(&mut self) {
-        debug_assert!(self.len < self.slots.len());
-        self.len = (self.len + 1).min(self.slots.len());
-    }
-}
-
-impl Deref for ExternalBids {
-    type Target = [ExternalBid];
-
-    fn deref(&self) -> &[ExternalBid] {
-        self.as_slice()
-    }
-}
 
 /// Why a bid was dropped. See the module doc for each rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -821,146 +704,6 @@ fn fill_bid(
     slot.mtype = checked.mtype;
 }
 
-/// The values substituted for the OpenRTB macros of one winning bid.
-#[derive(Debug, Clone, Copy)]
-pub struct MacroValues<'a> {
-    /// `${AUCTION_ID}`: the bid request's id.
-    pub auction_id: &'a str,
-    /// `${AUCTION_BID_ID}`: the response's `bidid` (see [`ExternalBid::response_bid_id`]).
-    pub bid_id: &'a str,
-    /// `${AUCTION_IMP_ID}`.
-    pub imp_id: &'a str,
-    /// `${AUCTION_SEAT_ID}`.
-    pub seat_id: &'a str,
-    /// `${AUCTION_AD_ID}`: the bid's `adid`.
-    pub ad_id: &'a str,
-    /// `${AUCTION_PRICE}`: the clearing price, in micro-units of `currency`, which should be
-    /// the bidder's own ([`ExternalBid::bid_currency`]).
-    pub price_micros: i64,
-    /// `${AUCTION_CURRENCY}`.
-    pub currency: Currency,
-}
-
-/// The macros [`substitute_macros`] knows.
-#[derive(Clone, Copy)]
-enum Macro {
-    Price,
-    AuctionId,
-    BidId,
-    ImpId,
-    SeatId,
-    AdId,
-    Currency,
-}
-
-impl Macro {
-    fn from_name(name: &str) -> Option<Macro> {
-        Some(match name {
-            "AUCTION_PRICE" => Macro::Price,
-            "AUCTION_ID" => Macro::AuctionId,
-            "AUCTION_BID_ID" => Macro::BidId,
-            "AUCTION_IMP_ID" => Macro::ImpId,
-            "AUCTION_SEAT_ID" => Macro::SeatId,
-            "AUCTION_AD_ID" => Macro::AdId,
-            "AUCTION_CURRENCY" => Macro::Currency,
-            _ => return None,
-        })
-    }
-}
-
-/// The two spellings of a macro: `${NAME}`, and `%24%7BNAME%7D`, the same URL-encoded, which
-/// is what a macro looks like once a bidder has put its URL into another URL's query (a
-/// redirect or a click-tracker chain). Hex digits match in either case.
-const SPELLINGS: [(&str, &str); 2] = [("${", "}"), ("%24%7B", "%7D")];
-
-/// Appends `template` to `out` with the OpenRTB 2.x macros substituted: `${AUCTION_PRICE}`
-/// (a decimal amount such as `1.5`, `0.01` or `1234.567891`: no exponent, no trailing zeros),
-/// `${AUCTION_ID}`, `${AUCTION_BID_ID}`, `${AUCTION_IMP_ID}`, `${AUCTION_SEAT_ID}`,
-/// `${AUCTION_AD_ID}` and `${AUCTION_CURRENCY}`, each also in its URL-encoded spelling
-/// `%24%7BAUCTION_PRICE%7D`.
-///
-/// Values are inserted verbatim in both spellings, as the spec describes and as exchanges do:
-/// the price and currency need no escaping, and the ids are the exchange's and the bidder's
-/// own. Macro names are case-sensitive, as in the spec. Any other `${...}` (`${AUCTION_LOSS}`,
-/// `${AUCTION_MBR}`, a bidder's own) is left as it is. Never allocates beyond growing `out`.
-pub fn substitute_macros(template: &str, values: &MacroValues<'_>, out: &mut String) {
-    out.reserve(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find(['$', '%']) {
-        let (before, candidate) = rest.split_at(start);
-        out.push_str(before);
-        match macro_at(candidate) {
-            Some((found, len)) => {
-                push_macro_value(found, values, out);
-                rest = candidate.get(len..).unwrap_or("");
-            }
-            None => {
-                // Not a macro: keep the '$' or '%' (one byte) and look further on.
-                out.push_str(candidate.get(..1).unwrap_or(""));
-                rest = candidate.get(1..).unwrap_or("");
-            }
-        }
-    }
-    out.push_str(rest);
-}
-
-/// The known macro `text` starts with, and its length in bytes.
-fn macro_at(text: &str) -> Option<(Macro, usize)> {
-    SPELLINGS.iter().find_map(|(open, close)| {
-        let opened = text
-            .get(..open.len())
-            .filter(|head| head.eq_ignore_ascii_case(open))?;
-        let after_open = text.get(opened.len()..)?;
-        // Macro names are ASCII capitals and underscores, so the scan stops at the first byte
-        // that cannot belong to one: a bounded, linear scan.
-        let name_len = after_open
-            .bytes()
-            .take(MACRO_NAME_BYTES_MAX + 1)
-            .take_while(|byte| byte.is_ascii_uppercase() || *byte == b'_')
-            .count();
-        let name = after_open.get(..name_len)?;
-        let after_name = after_open.get(name_len..)?;
-        after_name
-            .get(..close.len())
-            .filter(|tail| tail.eq_ignore_ascii_case(close))?;
-        let found = Macro::from_name(name)?;
-        Some((found, open.len() + name_len + close.len()))
-    })
-}
-
-fn push_macro_value(found: Macro, values: &MacroValues<'_>, out: &mut String) {
-    match found {
-        Macro::Price => push_decimal_micros(out, values.price_micros),
-        Macro::AuctionId => out.push_str(values.auction_id),
-        Macro::BidId => out.push_str(values.bid_id),
-        Macro::ImpId => out.push_str(values.imp_id),
-        Macro::SeatId => out.push_str(values.seat_id),
-        Macro::AdId => out.push_str(values.ad_id),
-        Macro::Currency => out.push_str(values.currency.as_str()),
-    }
-}
-
-/// Appends `micros` as a decimal amount: `1.5`, `0.01`, `2`, `1234.567891`. Integer
-/// arithmetic only, so no float rounding and never an exponent.
-pub fn push_decimal_micros(out: &mut String, micros: i64) {
-    let magnitude = micros.unsigned_abs();
-    let (units, fraction) = (magnitude / 1_000_000, magnitude % 1_000_000);
-    if micros < 0 {
-        out.push('-');
-    }
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{units}");
-    if fraction != 0 {
-        let mut digits = fraction;
-        let mut n_digits = 6;
-        while digits % 10 == 0 {
-            digits /= 10;
-            n_digits -= 1;
-        }
-        let _ = write!(out, ".{digits:0n_digits$}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -993,19 +736,5 @@ mod tests {
         assert_eq!(domain_of("brand.com."), "brand.com");
         assert_eq!(domain_of("brand.com"), "brand.com");
         assert_eq!(domain_of(""), "");
-    }
-
-    #[test]
-    fn external_bids_reuse_slots_after_clear() {
-        let mut bids = ExternalBids::default();
-        bids.next_slot().bid_id.push_str("first");
-        bids.commit();
-        assert_eq!(bids.len(), 1);
-        bids.clear();
-        assert!(bids.is_empty());
-        let slot = bids.next_slot();
-        assert!(slot.bid_id.capacity() >= 5, "string kept for reuse");
-        bids.commit();
-        assert_eq!(bids.len(), 1);
     }
 }

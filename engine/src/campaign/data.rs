@@ -131,7 +131,7 @@ pub const VALUE_BYTES_MAX: usize = 256;
 
 // The most a campaign can bid must be a floor a request can carry, or the ceiling means nothing.
 const _: () = assert!(
-    BID_CPM_MICROS_MAX <= crate::openrtb::BIDFLOOR_MAX as i64 * MICROS_PER_UNIT,
+    BID_CPM_MICROS_MAX <= crate::adrequest::BIDFLOOR_MAX as i64 * MICROS_PER_UNIT,
     "bid ceiling above the largest floor"
 );
 // Frequency caps are stored as u32.

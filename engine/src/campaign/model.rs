@@ -7,7 +7,8 @@
 //! segments and MIME types lower-cased, regions and IAB categories upper-cased as OpenRTB
 //! writes them. The index and the auction still compare ASCII case-insensitively.
 
-use crate::openrtb::{CountryCode, Currency};
+use crate::adrequest::CountryCode;
+use crate::currency::Currency;
 
 /// Everything loaded from the data files.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -16,12 +16,12 @@
 //! winner whose ids cannot go into a token is dropped here, before its budget is committed,
 //! because a bid that cannot be tracked can never be billed.
 
+use crate::adrequest::AdRequest;
 use crate::auction::Winner;
 use crate::budget::{self, BudgetLedger, Delta, LedgerSettings, Limits};
 use crate::campaign::{Campaign, FrequencyCap};
-use crate::currency::CurrencyTable;
+use crate::currency::{Currency, CurrencyTable};
 use crate::freqcap::FreqCapStore;
-use crate::openrtb::{AdRequest, Currency};
 use crate::pacing::{DailySpend, Pacer, PacingConfig, PacingRng};
 use crate::tracking::ID_BYTES_MAX;
 

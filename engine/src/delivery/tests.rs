@@ -8,7 +8,7 @@ use std::path::Path;
 use super::*;
 use crate::budget::SECONDS_PER_DAY;
 use crate::campaign::data::parse_str;
-use crate::config::CurrencyConfig;
+use crate::currency::CurrencyConfig;
 use crate::openrtb::parse_bid_request;
 use crate::pacing::THROTTLE_MIN;
 

@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
+use super::counters::{bump, ConnectionStats, Endpoint, Recorder};
 use super::head::{parse_head, HeadParse, Method};
-use super::{reason_phrase, write_decimal, Handler, Request, Response};
-use crate::config::HttpLimits;
-use crate::stats::{bump, Endpoint, ShardStats};
+use super::{reason_phrase, Handler, HttpLimits, Request, Response};
+use crate::json::write_decimal;
 
 /// Initial size of a connection's input buffer: a typical bid request (1-10 KiB) and its head
 /// fit without growing. Larger requests grow it up to `header_bytes_max + body_bytes_max`.
@@ -26,10 +26,11 @@ pub const INPUT_BYTES_INITIAL: usize = 16 * 1024;
 pub const OUTPUT_BYTES_INITIAL: usize = 4 * 1024;
 
 /// What every connection of a shard shares: limits, statistics, the drain flag, and buffers.
+/// `S` is where the loop reports what it served (the shard's statistics).
 #[derive(Debug)]
-pub struct ConnectionContext {
+pub struct ConnectionContext<S> {
     pub limits: HttpLimits,
-    pub stats: Rc<ShardStats>,
+    pub stats: Rc<S>,
     /// Set when shutdown starts: answer the request in hand with `Connection: close` and stop.
     pub draining: Rc<Cell<bool>>,
     /// Connections with a request partly read or being answered; shutdown waits for zero.
@@ -37,8 +38,8 @@ pub struct ConnectionContext {
     buffers: BufferPool,
 }
 
-impl ConnectionContext {
-    pub fn new(limits: HttpLimits, stats: Rc<ShardStats>) -> ConnectionContext {
+impl<S: Recorder> ConnectionContext<S> {
+    pub fn new(limits: HttpLimits, stats: Rc<S>) -> ConnectionContext<S> {
         let free_max = limits.connections_per_shard_max.min(BUFFERS_FREE_MAX);
         let input_bytes = limits.header_bytes_max.max(INPUT_BYTES_INITIAL);
         ConnectionContext {
@@ -130,12 +131,12 @@ enum ReadEnd {
 
 /// Serves one connection until it closes. Never panics on client input; every way it ends is
 /// counted in the shard statistics.
-pub async fn serve_connection<H: Handler>(
+pub async fn serve_connection<H: Handler, S: Recorder>(
     mut stream: TcpStream,
-    ctx: &ConnectionContext,
+    ctx: &ConnectionContext<S>,
     handler: &H,
 ) {
-    let stats = &ctx.stats.connections;
+    let stats = ctx.stats.connections();
     bump(&stats.accepted);
     stats.open.set(stats.open.get() + 1);
     let _ = stream.set_nodelay(true);
@@ -151,9 +152,9 @@ pub async fn serve_connection<H: Handler>(
     stats.open.set(stats.open.get() - 1);
 }
 
-async fn run<H: Handler>(
+async fn run<H: Handler, S: Recorder>(
     stream: &mut TcpStream,
-    ctx: &ConnectionContext,
+    ctx: &ConnectionContext<S>,
     handler: &H,
     buffers: &mut ConnectionBuffers,
     busy: &mut BusyMark,
@@ -340,8 +341,8 @@ struct ParsedHead {
     expect_continue: bool,
 }
 
-fn stats_of(ctx: &ConnectionContext) -> &crate::stats::ConnectionStats {
-    &ctx.stats.connections
+fn stats_of<S: Recorder>(ctx: &ConnectionContext<S>) -> &ConnectionStats {
+    ctx.stats.connections()
 }
 
 /// Where `part` (a slice of the buffer starting at `base`) lies, as offsets, so the head can
@@ -389,7 +390,11 @@ async fn read_some(
 }
 
 /// Writes what is batched in `output`. False when the connection is gone.
-async fn flush(stream: &mut TcpStream, output: &mut Vec<u8>, ctx: &ConnectionContext) -> bool {
+async fn flush<S: Recorder>(
+    stream: &mut TcpStream,
+    output: &mut Vec<u8>,
+    ctx: &ConnectionContext<S>,
+) -> bool {
     if output.is_empty() {
         return true;
     }
@@ -403,11 +408,11 @@ async fn flush(stream: &mut TcpStream, output: &mut Vec<u8>, ctx: &ConnectionCon
 }
 
 /// Answers an HTTP-level error with a JSON body and `Connection: close`, then flushes.
-async fn answer_and_close(
+async fn answer_and_close<S: Recorder>(
     stream: &mut TcpStream,
     output: &mut Vec<u8>,
     response: &mut Response,
-    ctx: &ConnectionContext,
+    ctx: &ConnectionContext<S>,
     endpoint: Endpoint,
     status: u16,
     reason: &str,

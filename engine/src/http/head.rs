@@ -6,6 +6,8 @@
 
 use std::mem::MaybeUninit;
 
+use super::limits::HEADERS_COUNT_CEILING;
+
 /// What the server does with a request, decided from its method alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -103,9 +105,6 @@ pub enum HeadParse<'a> {
     Partial,
 }
 
-/// Upper bound on `headers_count_max`: the header array lives on the stack.
-pub const HEADERS_COUNT_CEILING: usize = crate::config::HEADERS_COUNT_CEILING;
-
 /// Parses the head at the start of `buf`.
 pub fn parse_head(
     buf: &[u8],
@@ -143,7 +142,8 @@ pub fn parse_head(
     for header in request.headers.iter() {
         let name = header.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let value = parse_content_length(header.value).ok_or(HeadError::BadContentLength)?;
+            let value = parse_content_length(header.value, REQUEST_CONTENT_LENGTH_DIGITS_MAX)
+                .ok_or(HeadError::BadContentLength)?;
             if content_length.is_some_and(|previous| previous != value) {
                 return Err(HeadError::BadContentLength);
             }
@@ -192,21 +192,27 @@ pub fn parse_head(
     })
 }
 
-/// Content-Length is 1*DIGIT (RFC 9110 §8.6); anything else (signs, spaces inside, overflow)
-/// is refused rather than guessed at.
-fn parse_content_length(value: &[u8]) -> Option<usize> {
-    let value = value.trim_ascii();
-    if value.is_empty() || value.len() > 12 {
+/// Digits of a request's Content-Length: a body we would read is far below 10^12 bytes, so a
+/// longer value is refused as malformed (400) rather than read as a length (413).
+const REQUEST_CONTENT_LENGTH_DIGITS_MAX: usize = 12;
+
+/// The one Content-Length parser, for request heads here and response heads in `client`.
+/// Content-Length is 1*DIGIT (RFC 9110 §8.6), surrounding whitespace aside; anything else
+/// (signs, spaces inside, more than `digits_max` digits, overflow) is refused rather than
+/// guessed at.
+pub(super) fn parse_content_length(value: &[u8], digits_max: usize) -> Option<usize> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || digits.len() > digits_max {
         return None;
     }
-    let mut length: usize = 0;
-    for byte in value {
+    digits.iter().try_fold(0usize, |length, &byte| {
         if !byte.is_ascii_digit() {
             return None;
         }
-        length = length * 10 + usize::from(byte - b'0');
-    }
-    Some(length)
+        length
+            .checked_mul(10)?
+            .checked_add(usize::from(byte - b'0'))
+    })
 }
 
 #[cfg(test)]
@@ -274,6 +280,34 @@ mod tests {
                 *status,
                 "{:?}",
                 String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn content_lengths_are_digits_within_their_limit() {
+        let cases: &[(&[u8], usize, Option<usize>)] = &[
+            (b"0", 12, Some(0)),
+            (b" 42 ", 12, Some(42)),
+            (b"999999999999", 12, Some(999_999_999_999)),
+            (b"0000000000001", 12, None),
+            (b"0000000000001", usize::MAX, Some(1)),
+            (b"", 12, None),
+            (b"  ", usize::MAX, None),
+            (b"+1", 12, None),
+            (b"-1", usize::MAX, None),
+            (b"1 2", usize::MAX, None),
+            (b"0x10", usize::MAX, None),
+            (b"18446744073709551615", usize::MAX, Some(usize::MAX)),
+            (b"18446744073709551616", usize::MAX, None),
+            (b"99999999999999999999999", usize::MAX, None),
+        ];
+        for (value, digits_max, expected) in cases {
+            assert_eq!(
+                parse_content_length(value, *digits_max),
+                *expected,
+                "{:?} within {digits_max}",
+                String::from_utf8_lossy(value)
             );
         }
     }

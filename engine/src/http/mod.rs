@@ -2,17 +2,28 @@
 //! pipelining, and a limit on everything a client can make a shard hold.
 //!
 //! Only this module knows the HTTP wire format. Handlers see a [`Request`] with its path,
-//! query and body, and fill a [`Response`]; the connection loop in [`conn`] frames it.
+//! query and body, and fill a [`Response`]; the connection loop in [`conn`] frames it. The
+//! other direction, the requests the bidder pools send and the heads of their answers, is
+//! [`client`]'s. `http` imports no domain module: what it counts it reports through a
+//! [`Recorder`], and its limits are its own ([`HttpLimits`]).
 
+pub mod client;
 pub mod conn;
+mod counters;
 pub mod head;
+mod limits;
 
 use std::future::Future;
 
 pub use conn::{serve_connection, ConnectionContext};
+pub use counters::{ConnectionStats, Endpoint, Recorder};
 pub use head::{parse_head, HeadError, HeadParse, Method, RequestHead};
+pub use limits::{
+    HttpLimits, BODY_BYTES_CEILING, CONNECTIONS_PER_SHARD_CEILING, HEADERS_COUNT_CEILING,
+    HEADER_BYTES_CEILING,
+};
 
-use crate::stats::Endpoint;
+use crate::json::write_json_string;
 
 /// A request as a handler sees it: everything borrows the connection's buffer.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +91,24 @@ impl Response {
         self.body.extend_from_slice(text.as_bytes());
     }
 
+    /// A 302 to `location`, which must be a URL we chose (a campaign's landing page from the
+    /// catalog, never one from the request) and a valid header value.
+    pub fn set_redirect(&mut self, endpoint: Endpoint, location: &str) {
+        self.set_empty(endpoint, 302);
+        self.extra_headers.extend_from_slice(b"Location: ");
+        self.extra_headers.extend_from_slice(location.as_bytes());
+        self.extra_headers.extend_from_slice(b"\r\n");
+    }
+
+    /// A 405 with its JSON error body and the `Allow` header listing the methods the path takes
+    /// (e.g. `"GET, HEAD"`).
+    pub fn set_method_not_allowed(&mut self, endpoint: Endpoint, allow: &str) {
+        self.set_error(endpoint, 405, "method not allowed", "method");
+        self.extra_headers.extend_from_slice(b"Allow: ");
+        self.extra_headers.extend_from_slice(allow.as_bytes());
+        self.extra_headers.extend_from_slice(b"\r\n");
+    }
+
     /// A JSON error body `{"error": reason, "field": field}`; both strings are escaped.
     pub fn set_error(&mut self, endpoint: Endpoint, status: u16, reason: &str, field: &str) {
         self.endpoint = endpoint;
@@ -92,64 +121,6 @@ impl Response {
         write_json_string(&mut self.body, field);
         self.body.push(b'}');
     }
-}
-
-/// Appends `value` in decimal, as `write!(out, "{value}")` would, without the formatter
-/// machinery (`core::fmt::write` and its padding logic were ~1% of a shard's cycles when every
-/// response's status line, Content-Length and sizes went through it).
-pub fn write_decimal(out: &mut Vec<u8>, value: u64) {
-    // u64::MAX has 20 digits.
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = value;
-    while let Some(slot) = start.checked_sub(1).and_then(|at| digits.get_mut(at)) {
-        *slot = b'0' + (rest % 10) as u8;
-        start -= 1;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(digits.get(start..).unwrap_or_default());
-}
-
-/// Appends `text` as a JSON string literal, escaped exactly as serde_json escapes it.
-///
-/// Most of what we write needs no escaping (ids, URLs with base64url tokens), and creative
-/// markup has long runs between its quotes, so the scan looks at sixteen bytes at a time
-/// (`jsonscan`) and copies whole runs; a profile of the auction showed the byte-at-a-time
-/// version at a tenth of the request's instructions. Never allocates beyond growing `out`.
-pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    let bytes = text.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut run_start = 0;
-    loop {
-        let at = crate::jsonscan::first_special(bytes, run_start);
-        out.extend_from_slice(bytes.get(run_start..at).unwrap_or(&[]));
-        let Some(&byte) = bytes.get(at) else {
-            break;
-        };
-        run_start = at + 1;
-        let short = match byte {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            b'\n' => b'n',
-            b'\r' => b'r',
-            b'\t' => b't',
-            0x08 => b'b',
-            0x0c => b'f',
-            _ => 0,
-        };
-        if short != 0 {
-            out.extend_from_slice(&[b'\\', short]);
-        } else {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.extend_from_slice(&[HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
-        }
-    }
-    out.push(b'"');
 }
 
 /// Something that answers requests: the public router and the admin router implement it.
@@ -182,69 +153,52 @@ pub fn reason_phrase(status: u16) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{write_decimal, write_json_string};
+    use super::conn::write_response;
+    use super::{Endpoint, Response};
+
+    fn framed(response: &Response) -> String {
+        let mut output = Vec::new();
+        write_response(&mut output, response, true, false);
+        String::from_utf8(output).expect("ASCII")
+    }
 
     #[test]
-    fn decimals_match_the_formatter() {
-        let mut values = vec![
-            0,
-            1,
-            9,
-            10,
-            99,
-            100,
-            204,
-            1_323,
-            65_535,
-            u64::MAX - 1,
-            u64::MAX,
-        ];
-        values.extend((0..64).map(|shift| 1u64 << shift));
-        values.extend((1..20).map(|exp| 10u64.pow(exp) - 1));
-        for value in values {
-            let mut out = b"x".to_vec();
-            write_decimal(&mut out, value);
-            assert_eq!(out, format!("x{value}").into_bytes(), "{value}");
+    fn redirects_carry_their_location_and_no_body() {
+        let mut response = Response::default();
+        response.body.extend_from_slice(b"stale");
+        response.set_redirect(Endpoint::Click, "https://brand.test/landing?c=1");
+        assert_eq!(response.endpoint, Endpoint::Click);
+        assert_eq!(
+            framed(&response),
+            "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\
+             Location: https://brand.test/landing?c=1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_lists_the_allowed_methods() {
+        for allow in ["POST", "GET", "GET, HEAD"] {
+            let mut response = Response::default();
+            response.set_method_not_allowed(Endpoint::Other, allow);
+            assert_eq!(response.endpoint, Endpoint::Other);
+            let body = r#"{"error":"method not allowed","field":"method"}"#;
+            assert_eq!(
+                framed(&response),
+                format!(
+                    "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: {}\r\n\
+                     Content-Type: application/json\r\nAllow: {allow}\r\n\r\n{body}",
+                    body.len()
+                )
+            );
         }
     }
 
     #[test]
-    fn json_strings_match_serde_json() {
-        for text in [
-            "",
-            "plain",
-            "http://a.test/imp?t=AB-_c&p=${AUCTION_PRICE}",
-            "q\"uote",
-            "back\\slash",
-            "ctl\u{1}\n",
-            "ünïcode",
-            "<a href=\"https://x.test/c?t=AB\">\n\t<img src=\"https://x.test/i\u{7f}\"/></a>\u{0}\u{8}\u{c}\u{1f}",
-            "exactly8",
-            "seven\"7",
-            "twelve\\bytes",
-        ] {
-            let mut out = Vec::new();
-            write_json_string(&mut out, text);
-            assert_eq!(out, serde_json::to_vec(text).unwrap(), "{text:?}");
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn json_strings_match_serde_json_for_any_text(text in "(?s).{0,64}") {
-            let mut out = b"prefix".to_vec();
-            write_json_string(&mut out, &text);
-            let mut expected = b"prefix".to_vec();
-            expected.extend(serde_json::to_vec(&text).unwrap());
-            proptest::prop_assert_eq!(out, expected);
-        }
-
-        #[test]
-        fn json_strings_match_serde_json_for_ascii_with_escapes(bytes in proptest::collection::vec(0u8..0x80, 0..80)) {
-            let text = String::from_utf8(bytes).unwrap();
-            let mut out = Vec::new();
-            write_json_string(&mut out, &text);
-            proptest::prop_assert_eq!(out, serde_json::to_vec(&text).unwrap());
-        }
+    fn reset_forgets_the_extra_headers() {
+        let mut response = Response::default();
+        response.set_redirect(Endpoint::Click, "https://brand.test/");
+        response.reset();
+        response.set_empty(Endpoint::Win, 204);
+        assert_eq!(framed(&response), "HTTP/1.1 204 No Content\r\n\r\n");
     }
 }

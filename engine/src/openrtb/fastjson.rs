@@ -15,7 +15,7 @@
 //!
 //! Why it is faster: serde_json is a general reader (`Read` abstraction, position tracking for
 //! error messages, a scratch buffer for every skipped container two deep); this one reads a
-//! `&str` with a plain index, finds string ends sixteen bytes at a time (`jsonscan`), skips
+//! `&str` with a plain index, finds string ends sixteen bytes at a time (`json::scan`), skips
 //! values in one iterative loop without a buffer, and never formats an error.
 //!
 //! The engine drives this reader through `direct`, which fills the wire types without serde's
@@ -152,7 +152,7 @@ impl<'de> Deserializer<'de> {
     /// Moves to the first `"`, `\` or control character at or after the current byte.
     #[inline]
     fn skip_plain(&mut self) {
-        self.pos = crate::jsonscan::first_special(self.bytes(), self.pos);
+        self.pos = crate::json::scan::first_special(self.bytes(), self.pos);
     }
 
     /// Reads a string whose opening quote was consumed, through its closing quote.

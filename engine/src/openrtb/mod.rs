@@ -1,6 +1,6 @@
 //! OpenRTB at the edge: borrowed wire types, validation with field paths, and conversion into
-//! the engine's own compact [`AdRequest`]. Only this module knows the JSON shape of a bid
-//! request; the decision code sees `AdRequest` alone.
+//! the engine's own compact [`AdRequest`] (module `adrequest`). Only this module knows the JSON
+//! shape of a bid request; the decision code sees `AdRequest` alone.
 //!
 //! The life of a body in [`parse_bid_request`]:
 //! 1. `wire`: the JSON fast path (`fastjson`'s reader, driven by `direct` without serde's
@@ -12,7 +12,7 @@
 //! 2. `validate`: one pass over the wire types checks what serde cannot (required fields, ranges,
 //!    cross-field rules, the Native request inside `imp.native.request`). The field path of an
 //!    error is assembled only when a check fails.
-//! 3. `request`: the wire types are copied into the reused [`AdRequest`].
+//! 3. `fill`: the wire types are copied into the reused [`AdRequest`].
 //!
 //! What still allocates per request, after a shard's `AdRequest` has warmed up:
 //! - the fast path's scratch buffer, which grows by doubling whenever it unescapes a string the
@@ -54,62 +54,29 @@
 //! the request to 61.5k. Everything it does not do exactly as serde_json does, it hands back, so
 //! serde_json still decides every body the fast path cannot, and words every error. Later the
 //! same day the fast path dropped serde's visitors (`direct`) and found string ends sixteen
-//! bytes at a time (`jsonscan`): 29.6k -> 27.4k for that body.
+//! bytes at a time (`json::scan`): 29.6k -> 27.4k for that body.
 
 pub(crate) mod direct;
 pub(crate) mod fastjson;
+mod fill;
 pub mod native;
-pub mod request;
 mod validate;
 pub mod wire;
 
 use std::fmt;
 
-pub use request::{
-    fill_ad_request, micros_from_f64, AdRequest, AuctionType, AudioSpec, Context, ContextKind,
-    CountryCode, Currency, Device, FlexSize, Imp, ListRef, MediaKinds, Size, TextRef, User,
-    UserKey, UserKeySource, VideoSpec,
-};
+use crate::adrequest::AdRequest;
+pub use fill::{fill_ad_request, micros_from_f64};
 pub use validate::validate;
-
-/// Impressions per request. Real requests carry 1 to 10 (a CTV ad pod a few more); the limit
-/// bounds the quadratic duplicate-id check and every per-impression buffer of a shard.
-pub const IMPS_MAX: usize = 64;
-
-/// `format` entries per banner: a multi-size slot lists a handful of sizes.
-pub const FORMATS_PER_BANNER_MAX: usize = 64;
 
 /// Assets per Native request: a native ad has fewer than ten. Bounds the quadratic duplicate
 /// asset-id check.
 pub const NATIVE_ASSETS_MAX: usize = 64;
 
-/// Entries of any other list that validation scans or conversion copies: MIME types,
-/// protocols, creative attributes, currencies, categories, deals, event trackers. Generous, as
-/// some exchanges send hundreds of deals per impression.
-pub const LIST_ENTRIES_MAX: usize = 1024;
-
-/// Entries of `bcat`, `badv` and `bapp` each. A longer list is rejected, never truncated:
-/// dropping entries from a block list would deliver ads off the mark.
-pub const BLOCK_LIST_ENTRIES_MAX: usize = 4096;
-
-/// User data segments over all of `user.data`, copied for targeting. Rejected above the limit
-/// rather than truncated, as a campaign may exclude a segment.
-pub const USER_SEGMENTS_MAX: usize = 1024;
-
-/// Largest floor accepted, in currency units per thousand impressions. Far above any real
-/// floor, and small enough that its micro-units fit an `i64` with room for arithmetic.
-pub const BIDFLOOR_MAX: f64 = 1_000_000.0;
-
 /// Largest body `parse_bid_request` accepts: `AdRequest` addresses its text arena with `u32`
 /// offsets, and unescaped strings never outgrow the body they came from. The HTTP layer's own
 /// body limit is far smaller.
 pub const BODY_BYTES_MAX: usize = u32::MAX as usize;
-
-// Micro-units of the largest floor must fit an i64 (1e12 < 9.2e18).
-const _: () = assert!((BIDFLOOR_MAX as i64).checked_mul(1_000_000).is_some());
-// Per-imp list offsets are u32.
-const _: () =
-    assert!(IMPS_MAX * (FORMATS_PER_BANNER_MAX + 4 * LIST_ENTRIES_MAX) < u32::MAX as usize);
 
 /// Why a bid request was rejected: the offending field as a path (`imp[0].banner.w`) and a
 /// sentence a client can act on. Built only on the error path, so it may allocate.

@@ -19,20 +19,22 @@
 //!   every targeting and block-list decision needs the context.
 //! - Beyond Prebid: negative durations, floors and counts, out-of-range auction types and
 //!   currency codes that are not three letters are rejected, and lists have limits
-//!   ([`IMPS_MAX`](super::IMPS_MAX) and the others), since the engine copies them.
+//!   ([`IMPS_MAX`] and the others, the limits of an `AdRequest`), since the engine copies them.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use super::fill::micros_from_f64;
 use super::native::{self, Asset, EventTracker, NativeRequest, NativeRequestField, NativeVideo};
-use super::request::{micros_from_f64, Currency};
 use super::wire::{
     self, Audio, Banner, BidRequest, Device, Format, Geo, Imp, Native, Pmp, Regs, Str, User, Video,
 };
-use super::{
-    RequestError, BIDFLOOR_MAX, BLOCK_LIST_ENTRIES_MAX, FORMATS_PER_BANNER_MAX, IMPS_MAX,
-    LIST_ENTRIES_MAX, NATIVE_ASSETS_MAX, USER_SEGMENTS_MAX,
+use super::{RequestError, NATIVE_ASSETS_MAX};
+use crate::adrequest::{
+    BIDFLOOR_MAX, BLOCK_LIST_ENTRIES_MAX, FORMATS_PER_BANNER_MAX, IMPS_MAX, LIST_ENTRIES_MAX,
+    USER_SEGMENTS_MAX,
 };
+use crate::currency::Currency;
 
 /// Codes from 500 up are exchange-specific in every OpenRTB and Native enumeration.
 const EXCHANGE_SPECIFIC_MIN: i64 = 500;

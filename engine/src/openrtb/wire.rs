@@ -3,7 +3,7 @@
 //!
 //! These types exist so that the JSON shape of a bid request is known in one place and nowhere
 //! else: `validate` checks them, `request` converts them into the engine's compact
-//! [`AdRequest`](super::AdRequest), and the decision code never sees them. They are public only
+//! [`AdRequest`](crate::adrequest::AdRequest), and the decision code never sees them. They are public only
 //! so that `bench/` can measure the same types with other JSON parsers.
 //!
 //! Choices that hold for every type here:

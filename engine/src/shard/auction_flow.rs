@@ -8,15 +8,16 @@ use std::time::Instant;
 
 use super::route::{Reply, RouteMessage, RoutedAuction};
 use super::{now_unix_s, unsent, RequestScratch, ShardHandler};
+use crate::adrequest::AdRequest;
 use crate::auction::response::{write_bid_response, ResponseContext};
-use crate::auction::{merge_external_bids, run_auction_gated, Winner};
-use crate::bidders::response::ExternalBid;
+use crate::auction::{merge_external_bids, run_auction_gated, ExternalBid, Winner};
 use crate::catalog::Catalog;
+use crate::currency::Currency;
 use crate::freqcap::{owner_shard, user_key_hash};
-use crate::http::{Request, Response};
-use crate::openrtb::{parse_bid_request, AdRequest, Currency};
+use crate::http::{Endpoint, Request, Response};
+use crate::openrtb::parse_bid_request;
 use crate::overload::Level;
-use crate::stats::{DecideSnapshot, Endpoint};
+use crate::stats::DecideSnapshot;
 use crate::tracking::{BuyerKind, TrackingClaims};
 
 /// Where this shard's auctions were decided, and how long deciding took; for `/metrics`.

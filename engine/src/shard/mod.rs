@@ -40,6 +40,7 @@ pub use run::{accept_loop, run, SHUTDOWN_POLL_INTERVAL};
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Senders};
 use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
 
+use crate::adrequest::AdRequest;
 use crate::auction::{AuctionScratch, AuctionSettings};
 use crate::bidders::fanout::Fanout;
 use crate::budget::{Delta, LedgerSettings};
@@ -49,10 +50,9 @@ use crate::config::Config;
 use crate::currency::CurrencyTable;
 use crate::delivery::{Delivery, DeliverySettings};
 use crate::http::ConnectionContext;
-use crate::openrtb::AdRequest;
 use crate::overload::Overload;
 use crate::pacing::PacingConfig;
-use crate::stats::{BidderSnapshot, CampaignCounters, DeliverySnapshot, StatsSnapshot};
+use crate::stats::{BidderSnapshot, CampaignCounters, DeliverySnapshot, ShardStats, StatsSnapshot};
 use crate::tracking::{
     DedupeKey, DedupeWindow, EventKind, TokenScratch, TokenSigner, CLOCK_SKEW_S_MAX,
 };
@@ -150,7 +150,7 @@ pub struct StatsRequest;
 /// The public port's routes and everything they decide with. One per shard.
 #[derive(Debug)]
 pub struct ShardHandler {
-    context: Rc<ConnectionContext>,
+    context: Rc<ConnectionContext<ShardStats>>,
     settings: AuctionSettings,
     currencies: CurrencyTable,
     signer: TokenSigner,
@@ -248,7 +248,7 @@ fn delivery_settings(config: &Config, n_shards: usize) -> DeliverySettings {
 
 impl ShardHandler {
     pub fn new(
-        context: Rc<ConnectionContext>,
+        context: Rc<ConnectionContext<ShardStats>>,
         config: &Config,
         catalog: Rc<Catalog>,
         currencies: CurrencyTable,

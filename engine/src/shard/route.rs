@@ -17,8 +17,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::bidders::response::ExternalBids;
-use crate::openrtb::AdRequest;
+use crate::adrequest::AdRequest;
+use crate::auction::ExternalBids;
 
 /// Routed requests one shard may wait on at once. A connection has at most one request in a
 /// handler at a time, so the per-shard connection limit's default is the natural size; past

@@ -3,8 +3,7 @@
 //! own files.
 
 use super::ShardHandler;
-use crate::http::{Handler, Method, Request, Response};
-use crate::stats::Endpoint;
+use crate::http::{Endpoint, Handler, Method, Request, Response};
 use crate::tracking::EventKind;
 
 impl Handler for ShardHandler {
@@ -30,12 +29,12 @@ impl Handler for ShardHandler {
         let method_ok = request.method == allowed
             || (allowed == Method::Get && request.method == Method::Head && !tracking);
         if !method_ok {
-            response.set_error(endpoint, 405, "method not allowed", "method");
-            response.extra_headers.extend_from_slice(match allowed {
-                Method::Post => b"Allow: POST\r\n",
-                _ if tracking => b"Allow: GET\r\n",
-                _ => b"Allow: GET, HEAD\r\n",
-            });
+            let allow = match allowed {
+                Method::Post => "POST",
+                _ if tracking => "GET",
+                _ => "GET, HEAD",
+            };
+            response.set_method_not_allowed(endpoint, allow);
             return;
         }
         match endpoint {

@@ -179,7 +179,7 @@ async fn join_meshes(meshes: ShardMeshes) -> Option<(MeshSenders, MeshReceivers)
 fn build_handler(
     shard_idx: usize,
     config: &Config,
-    context: &Rc<ConnectionContext>,
+    context: &Rc<ConnectionContext<ShardStats>>,
     data: std::sync::Arc<CampaignData>,
     tracking_secret: &[u8],
     senders: MeshSenders,
@@ -252,7 +252,7 @@ fn spawn_mesh_tasks(
 /// The shard's periodic work: the budget exchange, the overload probe and the pacing update.
 fn spawn_timers(
     handler: &Rc<ShardHandler>,
-    context: &Rc<ConnectionContext>,
+    context: &Rc<ConnectionContext<ShardStats>>,
     config: &Config,
     queues: Queues,
 ) -> Vec<Task<()>> {
@@ -304,7 +304,7 @@ fn spawn_timers(
 /// Measures how late the request queue runs a timer, for the escape valve. A shard with no
 /// request in progress has no queue to measure, so it probes ten times less often there (an
 /// idle shard would otherwise wake a thousand times a second for nothing).
-async fn probe_queue_delay(handler: Rc<ShardHandler>, context: Rc<ConnectionContext>) {
+async fn probe_queue_delay(handler: Rc<ShardHandler>, context: Rc<ConnectionContext<ShardStats>>) {
     let busy_interval = handler.overload.probe_interval();
     loop {
         let interval = if context.busy.get() == 0 {
@@ -342,7 +342,7 @@ async fn wait_for_shutdown(shutdown: &AtomicBool) {
 
 /// Lets the requests in flight finish, for at least [`DRAIN_SETTLE`] and at most
 /// `drain_timeout`.
-async fn drain(context: &ConnectionContext, shard_idx: usize, drain_timeout: Duration) {
+async fn drain(context: &ConnectionContext<ShardStats>, shard_idx: usize, drain_timeout: Duration) {
     context.draining.set(true);
     let drain_started = Instant::now();
     let drain_deadline = drain_started + drain_timeout;
@@ -363,7 +363,7 @@ async fn drain(context: &ConnectionContext, shard_idx: usize, drain_timeout: Dur
 /// Accepts connections and spawns one task per connection, up to the shard's limit.
 pub async fn accept_loop<H: Handler + 'static>(
     listener: TcpListener,
-    context: Rc<ConnectionContext>,
+    context: Rc<ConnectionContext<ShardStats>>,
     handler: Rc<H>,
     queue: TaskQueueHandle,
 ) {

@@ -6,8 +6,8 @@
 use super::{now_unix_s, ShardHandler, ShardMessage, TrackingEvent};
 use crate::campaign::{Campaign, SpendOn};
 use crate::delivery::{per_event_micros, spend_micros};
-use crate::http::{Request, Response};
-use crate::stats::{Endpoint, TrackingOutcome};
+use crate::http::{Endpoint, Request, Response};
+use crate::stats::TrackingOutcome;
 use crate::tracking::{
     price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, DedupeKey, EventKind,
     TokenError, TrackingClaims,
@@ -53,10 +53,7 @@ fn answer_event(kind: EventKind, campaign: &Campaign, creative_id: &str, respons
                         .map_or("", |c| c.landing_page.as_str()),
                     |c| c.landing_page.as_str(),
                 );
-            response.set_empty(endpoint, 302);
-            response.extra_headers.extend_from_slice(b"Location: ");
-            response.extra_headers.extend_from_slice(landing.as_bytes());
-            response.extra_headers.extend_from_slice(b"\r\n");
+            response.set_redirect(endpoint, landing);
         }
     }
 }

@@ -12,8 +12,8 @@ use super::posting::{Posting, PostingStore};
 use super::{
     CodeDimension, KeyPostings, MediaPostings, TargetingIndex, TextDimension, CAMPAIGNS_MAX,
 };
+use crate::adrequest::Size;
 use crate::campaign::{Campaign, CampaignStatus, CreativeFormat};
-use crate::openrtb::Size;
 
 /// Device type codes are a `u8`.
 const DEVICE_TYPE_CODES: usize = 256;

@@ -15,8 +15,8 @@
 //!   `[minduration, maxduration]`, where 0 means "no bound".
 //! - native: the impression has a native object (the Native assets are the auction's concern).
 
+use crate::adrequest::{AdRequest, FlexSize, Imp, MediaKinds, Size};
 use crate::campaign::{Creative, CreativeFormat};
-use crate::openrtb::{AdRequest, FlexSize, Imp, MediaKinds, Size};
 
 /// Whether `creative` can serve `imp` of `request` (format, size, MIME type, duration). See
 /// the module doc for the rules.
@@ -52,7 +52,7 @@ pub fn creative_fits(creative: &Creative, request: &AdRequest, imp: &Imp) -> boo
 fn mime_accepted(
     creative_mimes: &[String],
     request: &AdRequest,
-    imp_mimes: crate::openrtb::ListRef<crate::openrtb::TextRef>,
+    imp_mimes: crate::adrequest::ListRef<crate::adrequest::TextRef>,
 ) -> bool {
     request.texts(imp_mimes).any(|imp_mime| {
         creative_mimes

@@ -14,7 +14,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use crate::openrtb::Size;
+use crate::adrequest::Size;
 
 const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
 const FINAL_MULTIPLIER: u64 = 0xa076_1d64_78bd_642f;

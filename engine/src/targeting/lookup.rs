@@ -11,7 +11,7 @@ use super::creative::ImpFit;
 use super::hour::HourOfWeek;
 use super::posting::{Posting, PostingStore, WORD_BITS};
 use super::{CodeDimension, TargetingIndex, TextDimension};
-use crate::openrtb::{
+use crate::adrequest::{
     AdRequest, CountryCode, Imp, ListRef, MediaKinds, TextRef, FORMATS_PER_BANNER_MAX,
     LIST_ENTRIES_MAX, USER_SEGMENTS_MAX,
 };

@@ -53,10 +53,12 @@
 //! accepting a previous secret during a TTL is not built yet.
 
 mod base64url;
+mod config;
 pub mod dedupe;
 pub mod token;
 
 // The names the HTTP wiring uses, flat, so that it does not depend on the split into files.
+pub use config::TrackingConfig;
 pub use dedupe::{DedupeKey, DedupeWindow, DEDUPE_ENTRIES_MAX_LIMIT};
 pub use token::{
     price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, ClaimsError,

@@ -33,7 +33,7 @@
 use std::fmt;
 
 use super::base64url;
-use crate::openrtb::Currency;
+use crate::currency::Currency;
 
 /// Longest id of any kind (request, imp, buyer, creative) a token carries, in bytes. OpenRTB
 /// ids are usually UUIDs (36 bytes) or shorter; 128 leaves room for long exchange ids while

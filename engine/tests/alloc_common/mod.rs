@@ -126,7 +126,7 @@ pub fn allocations_during(f: impl FnOnce()) -> u64 {
 /// One shard's request handler outside any server, built as `shard::run_shard` builds it,
 /// for tests that count what handling a request allocates.
 pub struct LoneShard {
-    pub context: std::rc::Rc<adshard::http::ConnectionContext>,
+    pub context: std::rc::Rc<adshard::http::ConnectionContext<adshard::stats::ShardStats>>,
     pub handler: adshard::shard::ShardHandler,
     /// The shard's own ends of its meshes, held so that the handler's senders stay open:
     /// destructure it into a binding that lives as long as the handler (`_receivers`, not `..`).
@@ -142,9 +142,8 @@ pub async fn lone_shard(
     use std::rc::Rc;
 
     use adshard::catalog::Catalog;
-    use adshard::config::HttpLimits;
     use adshard::currency::CurrencyTable;
-    use adshard::http::ConnectionContext;
+    use adshard::http::{ConnectionContext, HttpLimits};
     use adshard::server::DEMO_TRACKING_SECRET;
     use adshard::shard::{MeshSenders, ShardHandler, ShardMeshes};
     use adshard::stats::ShardStats;

@@ -6,7 +6,7 @@ use adshard::campaign::{
     Advertiser, Budget, Campaign, CampaignData, CampaignStatus, Creative, CreativeFormat,
     FrequencyCap, Pacing, SpendOn, Targeting,
 };
-use adshard::openrtb::Currency;
+use adshard::currency::Currency;
 
 use crate::common::{Client, TestServer};
 

@@ -6,10 +6,12 @@
 
 use std::ops::ControlFlow;
 
+use adshard::adrequest::AdRequest;
 use adshard::campaign::{
     Budget, Campaign, CampaignStatus, Creative, CreativeFormat, Pacing, SpendOn, Targeting,
 };
-use adshard::openrtb::{parse_bid_request, AdRequest, Currency};
+use adshard::currency::Currency;
+use adshard::openrtb::parse_bid_request;
 use adshard::targeting::{HourOfWeek, IndexScratch, TargetingIndex};
 use serde_json::{json, Value};
 

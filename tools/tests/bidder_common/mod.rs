@@ -12,12 +12,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use adshard::auction::PricingRule;
+use adshard::bidders::BidderConfig;
 use adshard::campaign::{
     Advertiser, Budget, Campaign, CampaignData, CampaignStatus, Creative, CreativeFormat, Pacing,
     SpendOn, Targeting,
 };
-use adshard::config::{BidderConfig, Config, PricingRule};
-use adshard::openrtb::Currency;
+use adshard::config::Config;
+use adshard::currency::Currency;
 use adshard::server::{self, ServerHandle};
 use adshard_tools::mockbidder::{spawn, MockBidderConfig, MockBidderHandle};
 

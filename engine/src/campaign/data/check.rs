@@ -24,11 +24,12 @@ use super::{
     OS_PER_CAMPAIGN_MAX, REGIONS_PER_CAMPAIGN_MAX, TARGETING_LIST_ENTRIES_MAX, URL_BYTES_MAX,
     VALUE_BYTES_MAX,
 };
+use crate::adrequest::CountryCode;
 use crate::campaign::model::{
     Advertiser, Budget, Campaign, CampaignStatus, Creative, CreativeFormat, Daypart, FrequencyCap,
     IncludeExclude, Pacing, SpendOn, Targeting,
 };
-use crate::openrtb::{CountryCode, Currency};
+use crate::currency::Currency;
 
 /// AdCOM device types run from 1 (mobile/tablet) to 8 (set-top box).
 const DEVICE_TYPES: std::ops::RangeInclusive<i64> = 1..=8;

@@ -1,0 +1,100 @@
+//! The bidders' configuration (`[[bidders]]` and `[fanout]` in the config file) and its limits.
+//!
+//! Defined here, next to the pools and the fan-out they size, so that `bidders` needs nothing
+//! from `config`; `config` gathers these sections and checks them with the rest of the file.
+
+use serde::Deserialize;
+
+use super::OpenRtbVersion;
+
+/// Most bidders in one configuration: each request may fan out to every one, and a shard keeps
+/// a pool per bidder; the per-request state (futures, buffers) is sized by this at compile time.
+pub const BIDDERS_MAX: usize = 16;
+
+/// Connections one shard may keep to one bidder: beyond a few hundred, a bidder is better
+/// served by fewer, busier connections, and each costs a file descriptor and buffers.
+pub const BIDDER_CONNECTIONS_CEILING: usize = 1024;
+
+/// One external bidder (DSP) asked over OpenRTB.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BidderConfig {
+    /// Unique; names the bidder in metrics, logs and tracking tokens.
+    pub name: String,
+    /// `http://IP:PORT/path` (or `localhost`): resolved once at start, never per request.
+    pub endpoint: String,
+    /// "2.5" or "2.6": a 2.5 bidder gets the request down-converted.
+    pub openrtb_version: OpenRtbVersion,
+    /// The most time this bidder is given, however much the request's deadline leaves.
+    pub timeout_ms: u64,
+    /// Connections one shard may hold open to this bidder; a request that finds all in use
+    /// does not ask this bidder.
+    pub connections_per_shard_max: usize,
+    /// Connections each shard opens at start, so the first requests pay no handshake.
+    pub connections_warm: usize,
+    /// Media the bidder buys ("banner", "video", "audio", "native"); it gets only the imps
+    /// offering one of them.
+    pub media: Vec<String>,
+    /// Off: configured but never asked.
+    pub enabled: bool,
+}
+
+impl Default for BidderConfig {
+    fn default() -> Self {
+        BidderConfig {
+            name: String::new(),
+            endpoint: String::new(),
+            openrtb_version: OpenRtbVersion::V2_6,
+            timeout_ms: 100,
+            connections_per_shard_max: 64,
+            connections_warm: 4,
+            media: vec![
+                "banner".into(),
+                "video".into(),
+                "audio".into(),
+                "native".into(),
+            ],
+            enabled: true,
+        }
+    }
+}
+
+/// How the time of a request is shared out (design.md §6): the deadline is the arrival plus
+/// `min(tmax, tmax_max_ms)` minus `response_reserve_ms`; each bidder gets what remains minus
+/// `network_buffer_ms` (at most its own `timeout_ms`), and is skipped when that is below
+/// `bidder_time_min_ms`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FanoutConfig {
+    /// Cap on the request's `tmax`, and the budget of a request without one.
+    pub tmax_max_ms: u64,
+    /// Kept back from the deadline for the auction and writing the response.
+    pub response_reserve_ms: u64,
+    /// Subtracted from what remains when telling a bidder its `tmax`: the time its answer
+    /// spends on the network and in our parser.
+    pub network_buffer_ms: u64,
+    /// A bidder given less than this is not asked: it could not answer in time.
+    pub bidder_time_min_ms: u64,
+    /// Largest bid response read from a bidder; a longer one is dropped and counted.
+    pub response_bytes_max: usize,
+    /// Send fewer requests to a bidder whose recent exchanges failed or timed out (never fewer
+    /// than an exploration share; see `bidders::shaping`).
+    pub health_throttling: bool,
+    /// Skip a bidder in contexts where it has learned to seldom bid (with an exploration
+    /// share).
+    pub traffic_shaping: bool,
+}
+
+impl Default for FanoutConfig {
+    fn default() -> Self {
+        FanoutConfig {
+            tmax_max_ms: 100,
+            response_reserve_ms: 2,
+            network_buffer_ms: 5,
+            bidder_time_min_ms: 5,
+            response_bytes_max: 256 * 1024,
+            health_throttling: true,
+            traffic_shaping: true,
+        }
+    }
+}
