@@ -4,6 +4,9 @@
 //! integration tests drive the same code through its public API. See ARCHITECTURE.md for the
 //! codemap and the life of a request.
 
+// A `pub` item is either part of the engine's API (reachable from here) or `pub(crate)`.
+#![deny(unreachable_pub)]
+
 pub mod admin;
 pub mod adrequest;
 pub mod auction;
@@ -11,6 +14,7 @@ pub mod bidders;
 pub mod budget;
 pub mod campaign;
 pub mod catalog;
+pub mod clock;
 pub mod config;
 pub mod currency;
 pub mod delivery;

@@ -15,6 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::admin::{self, AdminSetup};
 use crate::campaign::{data, CampaignData};
+use crate::clock;
 use crate::config::{parse_cpu_list, Config};
 use crate::error::StartError;
 use crate::shard::{self, ShardMeshes, ShardSetup};
@@ -287,10 +288,10 @@ pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandl
     // deadline late: wait until every shard serves. A shard that failed to start drops its
     // sender without a message; once every shard has, the wait ends at once.
     drop(ready_sender);
-    let waited_from = std::time::Instant::now();
+    let waited_from = crate::clock::now();
     let mut n_ready = 0;
     while n_ready < cpus.len() {
-        let remaining = SHARDS_READY_TIMEOUT.saturating_sub(waited_from.elapsed());
+        let remaining = SHARDS_READY_TIMEOUT.saturating_sub(clock::elapsed_since(waited_from));
         match ready_receiver.recv_timeout(remaining) {
             Ok(_) => n_ready += 1,
             Err(_) => break,

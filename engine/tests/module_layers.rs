@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Modules `http` may import: utilities that import no engine module themselves.
-const HTTP_MAY_IMPORT: &[&str] = &["json"];
+/// Modules `http` may import: utilities that import no engine module themselves (the clock for
+/// its deadlines, the JSON writers for error bodies).
+const HTTP_MAY_IMPORT: &[&str] = &["clock", "json"];
 
 /// Modules that decide with the engine's own vocabulary (`adrequest`, `currency`) and so have
 /// no business with the OpenRTB wire: only the edges (`openrtb` itself, `bidders` for bid
@@ -28,6 +29,13 @@ const SPEAK_THE_ENGINE_VOCABULARY: &[&str] = &[
     "targeting",
     "tracking",
 ];
+
+/// Modules that may read a clock (`crate::clock`): the transport, the orchestration and the
+/// bidder pools, which own deadlines and latencies. Decision code (`delivery`, `budget`,
+/// `pacing`, `freqcap`, `auction`, `tracking`, ...) takes the time as an argument, so a test
+/// can run a simulated day against it; `engine/clippy.toml` keeps everyone else off
+/// `Instant::now`/`SystemTime::now`.
+const MAY_READ_THE_CLOCK: &[&str] = &["admin", "bidders", "http", "server", "shard"];
 
 type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
@@ -84,6 +92,50 @@ fn decision_modules_do_not_import_the_wire() {
     assert!(
         offenders.is_empty(),
         "decision code imports the OpenRTB edge:\n{}",
+        offenders.join("\n")
+    );
+}
+
+#[test]
+fn only_transport_and_orchestration_read_the_clock() {
+    let graph = module_graph();
+    let readers: Vec<String> = graph
+        .iter()
+        .filter(|(module, _)| !MAY_READ_THE_CLOCK.contains(&module.as_str()))
+        .filter_map(|(module, uses)| {
+            let files = uses.get("clock")?;
+            Some(format!("{module} -> clock ({})", join(files)))
+        })
+        .collect();
+    assert!(
+        readers.is_empty(),
+        "decision code reads the clock itself instead of taking the time as an argument:\n{}",
+        readers.join("\n")
+    );
+}
+
+/// One naming rule for limits: `*_MAX` is a bound the code enforces on data or work (and
+/// `*_max` a configurable one); `*_CEILING` is the highest value a configurable limit may be
+/// set to (a limit on a limit). `*_LIMIT` is not a third word for either.
+#[test]
+fn limits_on_limits_are_named_ceiling() {
+    let root = engine_src();
+    let mut offenders = Vec::new();
+    for path in rust_files(&root) {
+        let code = code_only(&fs::read_to_string(&path).expect("readable source"));
+        for line in code.lines() {
+            let Some(rest) = line.trim_start().split("const ").nth(1) else {
+                continue;
+            };
+            let name = ident_at(rest.trim_start());
+            if name.ends_with("_LIMIT") {
+                offenders.push(format!("{}: {name}", path.display()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "name a limit on a limit `*_CEILING`:\n{}",
         offenders.join("\n")
     );
 }

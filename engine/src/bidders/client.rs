@@ -33,6 +33,7 @@ use glommio::net::TcpStream;
 use glommio::sync::{Permit, Semaphore};
 use glommio::timer::Timer;
 
+use crate::clock;
 use crate::http::client::{
     is_header_value, parse_response_head, PostHead, ResponseHeadError, RESPONSE_HEAD_BYTES_MAX,
 };
@@ -447,7 +448,7 @@ impl BidderPool {
         deadline: Instant,
         response_body: &mut Vec<u8>,
     ) -> Result<u16, BidderError> {
-        let started = Instant::now();
+        let started = clock::now();
         response_body.clear();
         self.count(|c| c.requests += 1);
         let remaining = deadline.saturating_duration_since(started);
@@ -473,7 +474,7 @@ impl BidderPool {
         // deadline due in the same turn, and the exchange would win. An exchange that ends
         // at or after the deadline is late whatever it read (its connection, if healthy,
         // is already back in the pool).
-        let outcome = outcome.filter(|_| Instant::now() < deadline);
+        let outcome = outcome.filter(|_| clock::now() < deadline);
         let result = match outcome {
             Some(result) => result,
             None if phase.get() == Phase::WaitingForConnection => {
@@ -482,7 +483,8 @@ impl BidderPool {
             }
             None => {
                 self.count(|c| c.timeouts += 1);
-                let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let elapsed_us =
+                    u64::try_from(clock::elapsed_since(started).as_micros()).unwrap_or(u64::MAX);
                 Err(BidderError::Timeout { elapsed_us })
             }
         };

@@ -31,6 +31,7 @@ use super::shaping::{
 use super::{media_kinds, BidderConfig, FanoutConfig, OpenRtbVersion, BIDDERS_MAX};
 use crate::adrequest::{AdRequest, CountryCode, MediaKinds};
 use crate::auction::ExternalBids;
+use crate::clock;
 use crate::currency::CurrencyTable;
 use crate::pacing::PacingRng;
 
@@ -181,7 +182,7 @@ impl Fanout {
             settings: settings.clone(),
             buffers: RefCell::new(Vec::new()),
             rng: RefCell::new(PacingRng::new(seed)),
-            epoch: Instant::now(),
+            epoch: clock::now(),
         }
     }
 
@@ -242,7 +243,7 @@ impl Fanout {
         let Some(response_currency) = crate::auction::response_currency(request, currencies) else {
             return;
         };
-        let started = Instant::now();
+        let started = clock::now();
         let now_ms = started.saturating_duration_since(self.epoch).as_millis() as u64;
         let context = request_context_key(request);
         let asks: [Option<_>; BIDDERS_MAX] = std::array::from_fn(|bidder_idx| {
@@ -403,7 +404,7 @@ impl Fanout {
     async fn ask(&self, bidder: &Bidder, out: Vec<u8>, wait_until: Instant) -> Answer {
         bidder.counters.borrow_mut().requests += 1;
         let mut body = self.take_buffer();
-        let sent = Instant::now();
+        let sent = clock::now();
         let version = match bidder.version {
             OpenRtbVersion::V2_5 => "2.5",
             OpenRtbVersion::V2_6 => "2.6",
@@ -413,7 +414,7 @@ impl Fanout {
         Answer {
             status,
             body,
-            latency: sent.elapsed(),
+            latency: clock::elapsed_since(sent),
         }
     }
 

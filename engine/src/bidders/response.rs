@@ -274,6 +274,9 @@ mod wire {
 /// As for the request (see `openrtb::wire`): unknown fields and `ext` are skipped unread, a
 /// field the engine reads with the wrong JSON type fails the whole response, integers are
 /// `i64` so that odd values reach the checks.
+// `wire_object!` declares `pub` structs because the request's wire types are the engine's
+// public API; the response's stay inside `bidders`.
+#[allow(unreachable_pub)]
 mod wire_types {
     use crate::openrtb::wire::{wire_object, List, Str};
 

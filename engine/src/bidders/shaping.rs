@@ -84,7 +84,7 @@ pub const SHAPING_HALF_LIFE_REQUESTS: u32 = 1_000;
 pub const SHAPING_CONTEXTS_MAX: usize = 4_096;
 
 /// Upper bound of a configured `contexts_max`, so a typo cannot reserve gigabytes per bidder.
-pub const SHAPING_CONTEXTS_LIMIT: usize = 1 << 20;
+pub const SHAPING_CONTEXTS_CEILING: usize = 1 << 20;
 
 /// Entries per set of the table: a key may sit in any of the 4 entries of its set, so two hot
 /// contexts that hash to the same set do not evict each other (as they would in a direct-mapped
@@ -92,7 +92,7 @@ pub const SHAPING_CONTEXTS_LIMIT: usize = 1 << 20;
 pub const SHAPING_CONTEXT_WAYS: usize = 4;
 
 const _: () = assert!(SHAPING_CONTEXTS_MAX % SHAPING_CONTEXT_WAYS == 0);
-const _: () = assert!(SHAPING_CONTEXTS_MAX <= SHAPING_CONTEXTS_LIMIT);
+const _: () = assert!(SHAPING_CONTEXTS_MAX <= SHAPING_CONTEXTS_CEILING);
 // The decayed request weight tends to half-life / ln 2 (> half-life): the minimum must be below
 // it or no context is ever trusted.
 const _: () = assert!(SHAPING_MIN_REQUESTS < SHAPING_HALF_LIFE_REQUESTS);
@@ -366,7 +366,7 @@ pub struct ShapingSettings {
     /// Half-life of a context's counts in observations of it, in [1, 1 000 000].
     pub half_life_requests: u32,
     /// Table entries, rounded up to a multiple of [`SHAPING_CONTEXT_WAYS`], at most
-    /// [`SHAPING_CONTEXTS_LIMIT`].
+    /// [`SHAPING_CONTEXTS_CEILING`].
     pub contexts_max: usize,
 }
 
@@ -388,7 +388,7 @@ impl ShapingSettings {
         let half_life_requests = self.half_life_requests.clamp(1, 1_000_000);
         let contexts_max = self
             .contexts_max
-            .clamp(SHAPING_CONTEXT_WAYS, SHAPING_CONTEXTS_LIMIT)
+            .clamp(SHAPING_CONTEXT_WAYS, SHAPING_CONTEXTS_CEILING)
             .next_multiple_of(SHAPING_CONTEXT_WAYS);
         ShapingSettings {
             bid_rate_threshold: finite_in(

@@ -44,7 +44,7 @@
 
 mod store;
 
-pub use store::{FreqCapStore, COUNTERS_PER_USER_MAX, USERS_MAX_LIMIT};
+pub use store::{FreqCapStore, COUNTERS_PER_USER_MAX, USERS_MAX_CEILING};
 
 #[cfg(doc)]
 use crate::campaign::model::FrequencyCap;

@@ -21,7 +21,7 @@ pub const COUNTERS_PER_USER_MAX: usize = 16;
 /// The largest `users_max` a store accepts. Slots are indexed by `u32` with `u32::MAX` as
 /// "none"; 2^28 users at 272 bytes is 73 GiB per shard, far beyond a sane configuration, so a
 /// bigger value is a typo to refuse rather than memory to take.
-pub const USERS_MAX_LIMIT: usize = 1 << 28;
+pub const USERS_MAX_CEILING: usize = 1 << 28;
 
 /// "No slot" in the LRU links.
 const NIL: u32 = u32::MAX;
@@ -32,7 +32,7 @@ const NIL: u32 = u32::MAX;
 /// insert allocation-free. It costs 5 bytes (a `u32` and a control byte) per extra entry.
 const TABLE_ENTRIES_PER_USER: usize = 2;
 
-const _: () = assert!(USERS_MAX_LIMIT < NIL as usize);
+const _: () = assert!(USERS_MAX_CEILING < NIL as usize);
 const _: () =
     assert!(COUNTERS_PER_USER_MAX >= crate::campaign::data::FREQUENCY_CAPS_PER_CAMPAIGN_MAX);
 
@@ -154,11 +154,11 @@ impl FreqCapStore {
     pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
 
     /// A store for at most `users_max` users, all memory reserved now. Panics when `users_max`
-    /// is zero or above [`USERS_MAX_LIMIT`] (configuration validates it first).
+    /// is zero or above [`USERS_MAX_CEILING`] (configuration validates it first).
     pub fn with_capacity(users_max: usize) -> FreqCapStore {
         assert!(
-            (1..=USERS_MAX_LIMIT).contains(&users_max),
-            "users_max {users_max} must be 1..={USERS_MAX_LIMIT}"
+            (1..=USERS_MAX_CEILING).contains(&users_max),
+            "users_max {users_max} must be 1..={USERS_MAX_CEILING}"
         );
         let store = FreqCapStore {
             table: HashTable::with_capacity(users_max * TABLE_ENTRIES_PER_USER),

@@ -17,6 +17,7 @@ use glommio::net::TcpStream;
 use super::counters::{bump, ConnectionStats, Endpoint, Recorder};
 use super::head::{parse_head, HeadParse, Method};
 use super::{reason_phrase, Handler, HttpLimits, Request, Response};
+use crate::clock;
 use crate::json::write_decimal;
 
 /// Initial size of a connection's input buffer: a typical bid request (1-10 KiB) and its head
@@ -172,7 +173,7 @@ async fn run<H: Handler, S: Recorder>(
     loop {
         // Read until a complete head is buffered.
         let mut head_deadline: Option<Instant> =
-            (start < end).then(|| Instant::now() + limits.header_timeout());
+            (start < end).then(|| clock::now() + limits.header_timeout());
         busy.set(start < end);
         let parsed = loop {
             match parse_head(
@@ -207,13 +208,13 @@ async fn run<H: Handler, S: Recorder>(
             }
             let timeout = match head_deadline {
                 None => limits.idle_timeout(),
-                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                Some(deadline) => deadline.saturating_duration_since(clock::now()),
             };
             make_room(input, &mut start, &mut end, limits.header_bytes_max);
             match read_some(stream, &mut input[end..], timeout).await {
                 Ok(n) => {
                     if start == end {
-                        head_deadline = Some(Instant::now() + limits.header_timeout());
+                        head_deadline = Some(clock::now() + limits.header_timeout());
                         busy.set(true);
                     }
                     end += n;
@@ -276,9 +277,9 @@ async fn run<H: Handler, S: Recorder>(
                     return;
                 }
             }
-            let body_deadline = Instant::now() + limits.body_timeout();
+            let body_deadline = clock::now() + limits.body_timeout();
             while end - start < request_bytes {
-                let timeout = body_deadline.saturating_duration_since(Instant::now());
+                let timeout = body_deadline.saturating_duration_since(clock::now());
                 match read_some(stream, &mut input[end..], timeout).await {
                     Ok(n) => end += n,
                     Err(ReadEnd::TimedOut) => {
@@ -305,7 +306,7 @@ async fn run<H: Handler, S: Recorder>(
 
         // Answer it.
         let request_bytes_in = &input[start..start + request_bytes];
-        let started = Instant::now();
+        let started = clock::now();
         let request = Request {
             method: head.method,
             path: range_str(request_bytes_in, head.path),
@@ -317,8 +318,11 @@ async fn run<H: Handler, S: Recorder>(
         handler.handle(request, response).await;
         let keep_alive = head.keep_alive && !response.close && !ctx.draining.get();
         write_response(output, response, keep_alive, head.method == Method::Head);
-        ctx.stats
-            .record(response.endpoint, response.status, started.elapsed());
+        ctx.stats.record(
+            response.endpoint,
+            response.status,
+            clock::elapsed_since(started),
+        );
         start += request_bytes;
         if start == end {
             start = 0;

@@ -7,11 +7,12 @@
 use std::time::Instant;
 
 use super::route::{Reply, RouteMessage, RoutedAuction};
-use super::{now_unix_s, unsent, RequestScratch, ShardHandler};
+use super::{unsent, RequestScratch, ShardHandler};
 use crate::adrequest::AdRequest;
 use crate::auction::response::{write_bid_response, ResponseContext};
 use crate::auction::{merge_external_bids, run_auction_gated, ExternalBid, Winner};
 use crate::catalog::Catalog;
+use crate::clock;
 use crate::currency::Currency;
 use crate::freqcap::{owner_shard, user_key_hash};
 use crate::http::{Endpoint, Request, Response};
@@ -201,14 +202,14 @@ impl ShardHandler {
             ad_request,
             external,
             caps_here,
-            now_unix_s(),
+            clock::unix_s(),
             &mut response.body,
         );
         self.decisions
             .borrow_mut()
             .decide
             .local
-            .record(started.elapsed());
+            .record(clock::elapsed_since(started));
         finish_auction(response, status);
     }
 
@@ -238,7 +239,7 @@ impl ShardHandler {
                 &routed.request,
                 &routed.external,
                 false,
-                now_unix_s(),
+                clock::unix_s(),
                 &mut response.body,
             );
             finish_auction(response, status);
@@ -250,7 +251,7 @@ impl ShardHandler {
             .borrow_mut()
             .decide
             .routed
-            .record(started.elapsed());
+            .record(clock::elapsed_since(started));
         response.body.extend_from_slice(&routed.body);
         finish_auction(response, routed.status);
         self.waiters.borrow_mut().recycle(routed);
@@ -265,7 +266,7 @@ impl ShardHandler {
             &routed.request,
             &routed.external,
             true,
-            now_unix_s(),
+            clock::unix_s(),
             &mut body,
         );
         routed.body = body;

@@ -4,8 +4,9 @@
 //! The ledger's rules are `budget`'s and `delivery`'s; this file only moves rounds and their
 //! buffers between shards, so that after warm-up a round allocates nothing.
 
-use super::{now_unix_s, unsent, ShardHandler, ShardMessage};
+use super::{unsent, ShardHandler, ShardMessage};
 use crate::budget::Delta;
+use crate::clock;
 
 /// Buffers of the budget exchange, reused round after round.
 #[derive(Debug, Default)]
@@ -36,7 +37,7 @@ impl ShardHandler {
             ShardMessage::BudgetRound { round, day, deltas } => {
                 self.delivery
                     .borrow_mut()
-                    .apply_round(day, &deltas, now_unix_s());
+                    .apply_round(day, &deltas, clock::unix_s());
                 // Acknowledge at once if the channel has room, else from the exchange task:
                 // this receiver must never wait on a channel (two receivers waiting on each
                 // other's full channels would deadlock).
@@ -65,7 +66,7 @@ impl ShardHandler {
     /// acknowledgements that did not fit before, and send the next round if the last one is
     /// acknowledged.
     pub(super) async fn exchange_budget(&self) {
-        let now = now_unix_s();
+        let now = clock::unix_s();
         let n_shards = self.n_shards();
         let me = self.peer_id();
         for peer in (0..n_shards).filter(|&peer| peer != me) {
@@ -113,6 +114,6 @@ impl ShardHandler {
 
     /// Re-plans pacing from the ledger's view of today's spend (background queue).
     pub(super) fn update_pacing(&self) {
-        self.delivery.borrow_mut().update_pacing(now_unix_s());
+        self.delivery.borrow_mut().update_pacing(clock::unix_s());
     }
 }

@@ -46,6 +46,7 @@ use crate::bidders::fanout::Fanout;
 use crate::budget::{Delta, LedgerSettings};
 use crate::campaign::CampaignData;
 use crate::catalog::Catalog;
+use crate::clock;
 use crate::config::Config;
 use crate::currency::CurrencyTable;
 use crate::delivery::{Delivery, DeliverySettings};
@@ -203,15 +204,6 @@ struct RequestScratch {
     token_scratch: TokenScratch,
 }
 
-/// Wall-clock seconds; tokens, flights, budgets and caps are in Unix time. The shard is the
-/// only reader of the wall clock on the request path: it reads it once per decision or event
-/// and passes it down.
-fn now_unix_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// The message a failed channel send gives back.
 fn unsent<T>(error: glommio::GlommioError<T>) -> Option<T> {
     match error {
@@ -266,7 +258,7 @@ impl ShardHandler {
             delivery_settings(config, n_shards),
             catalog.campaigns(),
             peer_id,
-            now_unix_s(),
+            clock::unix_s(),
         );
         ShardHandler {
             settings: AuctionSettings {

@@ -6,7 +6,7 @@
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use glommio::channels::channel_mesh::Receivers;
 use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
@@ -17,6 +17,7 @@ use super::route::RouteMessage;
 use super::{MeshSenders, ShardHandler, ShardMeshes, ShardMessage, ShardSetup, StatsRequest};
 use crate::campaign::CampaignData;
 use crate::catalog::Catalog;
+use crate::clock;
 use crate::config::Config;
 use crate::currency::CurrencyTable;
 use crate::http::{serve_connection, ConnectionContext, Handler};
@@ -312,9 +313,9 @@ async fn probe_queue_delay(handler: Rc<ShardHandler>, context: Rc<ConnectionCont
         } else {
             busy_interval
         };
-        let started = Instant::now();
+        let started = clock::now();
         glommio::timer::sleep(interval).await;
-        let lag = started.elapsed().saturating_sub(interval);
+        let lag = clock::elapsed_since(started).saturating_sub(interval);
         handler.overload.observe_delay(lag.as_micros() as u64);
     }
 }
@@ -344,10 +345,10 @@ async fn wait_for_shutdown(shutdown: &AtomicBool) {
 /// `drain_timeout`.
 async fn drain(context: &ConnectionContext<ShardStats>, shard_idx: usize, drain_timeout: Duration) {
     context.draining.set(true);
-    let drain_started = Instant::now();
+    let drain_started = clock::now();
     let drain_deadline = drain_started + drain_timeout;
-    while (context.busy.get() > 0 || drain_started.elapsed() < DRAIN_SETTLE)
-        && Instant::now() < drain_deadline
+    while (context.busy.get() > 0 || clock::elapsed_since(drain_started) < DRAIN_SETTLE)
+        && clock::now() < drain_deadline
     {
         glommio::timer::sleep(DRAIN_POLL_INTERVAL).await;
     }

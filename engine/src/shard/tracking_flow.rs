@@ -3,8 +3,9 @@
 //! caps and the dedupe window that judges its repeats). Tokens are `tracking`'s, the money is
 //! `delivery`'s; this file carries the event from one to the other across shards.
 
-use super::{now_unix_s, ShardHandler, ShardMessage, TrackingEvent};
+use super::{ShardHandler, ShardMessage, TrackingEvent};
 use crate::campaign::{Campaign, SpendOn};
+use crate::clock;
 use crate::delivery::{per_event_micros, spend_micros};
 use crate::http::{Endpoint, Request, Response};
 use crate::stats::TrackingOutcome;
@@ -113,7 +114,7 @@ impl ShardHandler {
         };
         let verified = match self.signer.verify(
             token,
-            now_unix_s(),
+            clock::unix_s(),
             self.token_ttl_s,
             &mut scratch.token_scratch,
         ) {
@@ -207,7 +208,7 @@ impl ShardHandler {
             return;
         };
         // One reading of the clock judges the repeat and dates the spend and the impression.
-        let now = now_unix_s();
+        let now = clock::unix_s();
         if !dedupe.first_seen(event.key, now) {
             self.context
                 .stats

@@ -37,7 +37,7 @@ use super::EventKind;
 /// against. Memory is 16 bytes of ring plus 16 to 32 of table per entry, so this bound is at
 /// most 2 GiB per shard: large enough for 100k first sightings per second per shard over an
 /// 11-minute TTL, small enough to catch a typo before it takes the machine's memory.
-pub const DEDUPE_ENTRIES_MAX_LIMIT: usize = 1 << 26;
+pub const DEDUPE_ENTRIES_MAX_CEILING: usize = 1 << 26;
 
 /// 2^64 / golden ratio: Fibonacci hashing spreads digests over the table, and distinct odd
 /// multiples keep event kinds apart in [`DedupeKey::new`].
@@ -126,12 +126,12 @@ impl DedupeWindow {
     ///
     /// # Panics
     ///
-    /// If `entries_max` is zero or over [`DEDUPE_ENTRIES_MAX_LIMIT`]: config validation must
+    /// If `entries_max` is zero or over [`DEDUPE_ENTRIES_MAX_CEILING`]: config validation must
     /// refuse such values, so reaching here with one is a bug.
     pub fn with_capacity(entries_max: usize) -> DedupeWindow {
         assert!(
-            (1..=DEDUPE_ENTRIES_MAX_LIMIT).contains(&entries_max),
-            "dedupe entries_max {entries_max} outside 1..={DEDUPE_ENTRIES_MAX_LIMIT}"
+            (1..=DEDUPE_ENTRIES_MAX_CEILING).contains(&entries_max),
+            "dedupe entries_max {entries_max} outside 1..={DEDUPE_ENTRIES_MAX_CEILING}"
         );
         let table_len = (entries_max * 2).next_power_of_two();
         let empty = Sighting {

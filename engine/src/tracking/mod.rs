@@ -59,7 +59,7 @@ pub mod token;
 
 // The names the HTTP wiring uses, flat, so that it does not depend on the split into files.
 pub use config::TrackingConfig;
-pub use dedupe::{DedupeKey, DedupeWindow, DEDUPE_ENTRIES_MAX_LIMIT};
+pub use dedupe::{DedupeKey, DedupeWindow, DEDUPE_ENTRIES_MAX_CEILING};
 pub use token::{
     price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, ClaimsError,
     SecretTooShort, TokenError, TokenScratch, TokenSigner, TokenTag, TrackingClaims, VerifiedToken,
