@@ -2,46 +2,16 @@
 //! an auction call that returns the bid's token, and firing the impression pixel.
 #![allow(dead_code)]
 
-use adshard::campaign::{
-    Advertiser, Budget, Campaign, CampaignData, CampaignStatus, Creative, CreativeFormat,
-    FrequencyCap, Pacing, SpendOn, Targeting,
-};
-use adshard::openrtb::Currency;
+use adshard::campaign::{Advertiser, Campaign, CampaignBuilder, CampaignData, FrequencyCap};
 
 use crate::common::{Client, TestServer};
 
+/// An active USD campaign bidding `bid_cpm_micros` on any 300x250 banner, with neither
+/// pacing, budget nor frequency cap in the way.
 pub fn campaign(id: &str, bid_cpm_micros: i64) -> Campaign {
-    Campaign {
-        id: id.into(),
-        advertiser_id: "adv".into(),
-        adomain: format!("{id}.example"),
-        status: CampaignStatus::Active,
-        bid_cpm_micros,
-        currency: Currency::USD,
-        budget: Budget {
-            total_micros: None,
-            daily_micros: None,
-            spend_on: SpendOn::Impression,
-        },
-        start_unix_s: None,
-        end_unix_s: None,
-        pacing: Pacing::Asap,
-        frequency_caps: vec![],
-        targeting: Targeting::default(),
-        creatives: vec![Creative {
-            id: format!("{id}-cr"),
-            format: CreativeFormat::Banner,
-            w: 300,
-            h: 250,
-            markup: "<a href=\"https://brand.example/\">ad</a>".into(),
-            mimes: vec![],
-            duration_s: 0,
-            categories: vec![],
-            attributes: vec![],
-            landing_page: "https://brand.example/".into(),
-            secure: false,
-        }],
-    }
+    CampaignBuilder::new(id)
+        .bid_cpm_micros(bid_cpm_micros)
+        .build()
 }
 
 pub fn capped(mut campaign: Campaign, max: u32, window_s: u32) -> Campaign {

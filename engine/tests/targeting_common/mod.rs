@@ -7,78 +7,53 @@
 use std::ops::ControlFlow;
 
 use adshard::campaign::{
-    Budget, Campaign, CampaignStatus, Creative, CreativeFormat, Pacing, SpendOn, Targeting,
+    Campaign, CampaignBuilder, Creative, CreativeBuilder, CreativeFormat, Pacing, Targeting,
 };
-use adshard::openrtb::{parse_bid_request, AdRequest, Currency};
+use adshard::openrtb::{parse_bid_request, AdRequest};
 use adshard::targeting::{HourOfWeek, IndexScratch, TargetingIndex};
 use serde_json::{json, Value};
 
+/// The markup, landing page and `secure` every creative of these tests shares.
+fn finished(creative: CreativeBuilder) -> Creative {
+    creative
+        .markup("<div>ad</div>")
+        .landing_page("https://advertiser.example/")
+        .secure(true)
+        .build()
+}
+
 pub fn banner(w: u32, h: u32) -> Creative {
-    Creative {
-        id: format!("banner-{w}x{h}"),
-        format: CreativeFormat::Banner,
-        w,
-        h,
-        markup: "<div>ad</div>".to_owned(),
-        mimes: Vec::new(),
-        duration_s: 0,
-        categories: Vec::new(),
-        attributes: Vec::new(),
-        landing_page: "https://advertiser.example/".to_owned(),
-        secure: true,
-    }
+    finished(CreativeBuilder::banner(&format!("banner-{w}x{h}"), w, h))
 }
 
 /// A video or audio creative.
 pub fn timed(format: CreativeFormat, mimes: &[&str], duration_s: u32) -> Creative {
-    Creative {
-        id: format!("{format:?}-{duration_s}s"),
-        format,
-        mimes: mimes.iter().map(|mime| mime.to_string()).collect(),
-        duration_s,
-        w: if format == CreativeFormat::Video {
-            640
-        } else {
-            0
-        },
-        h: if format == CreativeFormat::Video {
-            360
-        } else {
-            0
-        },
-        ..banner(0, 0)
-    }
+    let (w, h) = if format == CreativeFormat::Video {
+        (640, 360)
+    } else {
+        (0, 0)
+    };
+    finished(
+        CreativeBuilder::banner(&format!("{format:?}-{duration_s}s"), w, h)
+            .format(format)
+            .mimes(mimes)
+            .duration_s(duration_s),
+    )
 }
 
 pub fn native() -> Creative {
-    Creative {
-        id: "native".to_owned(),
-        format: CreativeFormat::Native,
-        ..banner(0, 0)
-    }
+    finished(CreativeBuilder::banner("native", 0, 0).format(CreativeFormat::Native))
 }
 
 /// An active campaign with no targeting and one 300x250 banner.
 pub fn campaign(id: &str) -> Campaign {
-    Campaign {
-        id: id.to_owned(),
-        advertiser_id: "adv-1".to_owned(),
-        adomain: "advertiser.example".to_owned(),
-        status: CampaignStatus::Active,
-        bid_cpm_micros: 2_000_000,
-        currency: Currency::USD,
-        budget: Budget {
-            total_micros: None,
-            daily_micros: None,
-            spend_on: SpendOn::Impression,
-        },
-        start_unix_s: None,
-        end_unix_s: None,
-        pacing: Pacing::Even,
-        frequency_caps: Vec::new(),
-        targeting: Targeting::default(),
-        creatives: vec![banner(300, 250)],
-    }
+    CampaignBuilder::new(id)
+        .advertiser_id("adv-1")
+        .adomain("advertiser.example")
+        .bid_cpm_micros(2_000_000)
+        .pacing(Pacing::Even)
+        .creatives(vec![banner(300, 250)])
+        .build()
 }
 
 /// `campaign(id)` with its targeting edited.

@@ -12,12 +12,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use adshard::campaign::{
-    Advertiser, Budget, Campaign, CampaignData, CampaignStatus, Creative, CreativeFormat, Pacing,
-    SpendOn, Targeting,
-};
+use adshard::campaign::{Advertiser, CampaignBuilder, CampaignData};
 use adshard::config::{BidderConfig, Config, PricingRule};
-use adshard::openrtb::Currency;
 use adshard::server::{self, ServerHandle};
 use adshard_tools::mockbidder::{spawn, MockBidderConfig, MockBidderHandle};
 
@@ -379,37 +375,9 @@ pub fn campaign_data(id: &str, bid_cpm_micros: i64) -> CampaignData {
             id: "adv".into(),
             name: "Advertiser".into(),
         }],
-        campaigns: vec![Campaign {
-            id: id.into(),
-            advertiser_id: "adv".into(),
-            adomain: format!("{id}.example"),
-            status: CampaignStatus::Active,
-            bid_cpm_micros,
-            currency: Currency::USD,
-            budget: Budget {
-                total_micros: None,
-                daily_micros: None,
-                spend_on: SpendOn::Impression,
-            },
-            start_unix_s: None,
-            end_unix_s: None,
-            pacing: Pacing::Asap,
-            frequency_caps: vec![],
-            targeting: Targeting::default(),
-            creatives: vec![Creative {
-                id: format!("{id}-cr"),
-                format: CreativeFormat::Banner,
-                w: 300,
-                h: 250,
-                markup: "<a href=\"https://brand.example/\">ad</a>".into(),
-                mimes: vec![],
-                duration_s: 0,
-                categories: vec![],
-                attributes: vec![],
-                landing_page: "https://brand.example/".into(),
-                secure: false,
-            }],
-        }],
+        campaigns: vec![CampaignBuilder::new(id)
+            .bid_cpm_micros(bid_cpm_micros)
+            .build()],
     }
 }
 
