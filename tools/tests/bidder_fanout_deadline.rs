@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use adshard::campaign::CampaignData;
 use adshard::config::PricingRule;
-use adshard_tools::mockbidder::{LatencySpec, MockBidderConfig, MockBidderHandle, PriceSpec};
+use adshard_testkit::mockbidder::{LatencySpec, MockBidderConfig, MockBidderHandle, PriceSpec};
 use bidder_common::{
     banner_request, bidder, campaign_data, mock, price_micros, serial, Answer, Metrics, TestServer,
     DEADLINE_MARGIN,

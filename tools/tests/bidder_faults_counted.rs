@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use adshard::campaign::CampaignData;
 use adshard::config::PricingRule;
-use adshard_tools::mockbidder::{FaultKind, MockBidderConfig, MockBidderHandle, PriceSpec};
+use adshard_testkit::mockbidder::{FaultKind, MockBidderConfig, MockBidderHandle, PriceSpec};
 use bidder_common::{
     banner_request, bidder, eventually, mock, price_micros, serial, Metrics, TestServer,
     DEADLINE_MARGIN,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use adshard::campaign::CampaignData;
 use adshard::config::PricingRule;
-use adshard_tools::mockbidder::{MockBidderConfig, MockBidderHandle, PriceSpec, ResponseCorpus};
+use adshard_testkit::mockbidder::{MockBidderConfig, MockBidderHandle, PriceSpec, ResponseCorpus};
 use bidder_common::{bidder, mock, price_micros, serial, TestServer, DEADLINE_MARGIN};
 use serde_json::{json, Value};
 

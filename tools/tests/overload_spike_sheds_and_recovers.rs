@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use adshard::campaign::CampaignData;
 use adshard::config::PricingRule;
-use adshard_tools::mockbidder::{LatencySpec, MockBidderConfig, PriceSpec};
+use adshard_testkit::mockbidder::{LatencySpec, MockBidderConfig, PriceSpec};
 use bidder_common::{banner_request, bidder, eventually, mock, serial, TestServer};
 
 /// Connections of the spike: far above the valve's thresholds below.

@@ -1,5 +1,5 @@
 //! Test support for the end-to-end bidder tests: an in-process adshard server on loopback with
-//! external bidders configured, mock bidders (`adshard_tools::mockbidder`) on loopback, a tiny
+//! external bidders configured, mock bidders (`adshard_testkit::mockbidder`) on loopback, a tiny
 //! keep-alive HTTP/1.1 client that times each answer from the last byte sent to the last byte
 //! received, and a reader for the Prometheus text of `/metrics` on the admin port.
 //!
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use adshard::campaign::{Advertiser, CampaignBuilder, CampaignData};
 use adshard::config::{BidderConfig, Config, PricingRule};
 use adshard::server::{self, ServerHandle};
-use adshard_tools::mockbidder::{spawn, MockBidderConfig, MockBidderHandle};
+use adshard_testkit::mockbidder::{spawn, MockBidderConfig, MockBidderHandle};
 
 /// Every read in a test gives up after this long, so a server bug fails a test instead of
 /// hanging it. Far above any deadline under test.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use adshard_tools::mockbidder::{
+use adshard_testkit::mockbidder::{
     parse_duration, spawn, FaultKind, FaultShare, LatencySpec, MockBidderConfig, MockBidderHandle,
     MockBidderStats, PriceSpec, ResponseCorpus,
 };

@@ -1,6 +1,6 @@
 //! `adshard-mockbidder`: a mock DSP answering OpenRTB bid requests over keep-alive HTTP/1.1
 //! with a chosen latency, bid rate, price and injected faults, for testing and benchmarking
-//! the engine against misbehaving bidders. The work is in `adshard_tools::mockbidder`; this
+//! the engine against misbehaving bidders. The work is in `adshard_testkit::mockbidder`; this
 //! file is the command line.
 
 use std::io::Write;
@@ -8,13 +8,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use adshard_tools::mockbidder::{
+use adshard_testkit::mockbidder::{
     spawn, FaultShare, LatencySpec, MockBidderConfig, PriceSpec, ResponseCorpus, CONNECTIONS_MAX,
 };
 use anyhow::Context;
 use clap::Parser;
 
-/// A mock OpenRTB bidder with latency and fault injection (see tools/README.md).
+/// A mock OpenRTB bidder with latency and fault injection (see testkit/README.md).
 #[derive(Parser)]
 #[command(name = "adshard-mockbidder", version, about)]
 struct Cli {
