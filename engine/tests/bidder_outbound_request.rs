@@ -10,9 +10,6 @@
 //! parser that rejects duplicate keys, which `Value` would silently merge. A counting allocator
 //! checks that a warmed-up call allocates nothing beyond serde_json's unescaping.
 
-mod alloc_common;
-mod openrtb_common;
-
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -20,14 +17,15 @@ use std::path::{Path, PathBuf};
 use adshard::bidders::outbound::{write_bid_request, OutboundError, OutboundOptions, DEPTH_MAX};
 use adshard::bidders::OpenRtbVersion;
 use adshard::openrtb::{parse_bid_request, AdRequest, MediaKinds};
-use alloc_common::allocations_during;
-use openrtb_common::{fixture, FIXTURES};
+use adshard_testkit::alloc::allocations_during;
+use adshard_testkit::openrtb::{fixture, FIXTURES};
 use proptest::prelude::*;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
 
 #[global_allocator]
-static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
+static GLOBAL: adshard_testkit::alloc::CountingAllocator =
+    adshard_testkit::alloc::CountingAllocator;
 
 const TMAX_MS: u32 = 80;
 

@@ -9,9 +9,6 @@
 //! bidders accumulate, a warm `ExternalBids` is refilled without allocating, and no body,
 //! however malformed, panics the parser (proptest).
 
-mod alloc_common;
-mod openrtb_common;
-
 use std::path::Path;
 
 use adshard::auction::response_currency;
@@ -22,13 +19,14 @@ use adshard::bidders::response::{
 use adshard::config::CurrencyConfig;
 use adshard::currency::CurrencyTable;
 use adshard::openrtb::{parse_bid_request, AdRequest, Currency};
-use alloc_common::allocations_during;
-use openrtb_common::apply;
+use adshard_testkit::alloc::allocations_during;
+use adshard_testkit::openrtb::apply;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
 #[global_allocator]
-static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
+static GLOBAL: adshard_testkit::alloc::CountingAllocator =
+    adshard_testkit::alloc::CountingAllocator;
 
 use BidRejectReason as R;
 
@@ -1005,7 +1003,7 @@ fn iab_examples_are_accepted() {
         "imp": [{"id": "2", "video": {"mimes": ["video/mp4"], "w": 640, "h": 480}}],
         "app": {"id": "app-1", "bundle": "com.example"}
     });
-    let native_request = openrtb_common::native_request().to_string();
+    let native_request = adshard_testkit::openrtb::native_request().to_string();
     let native = json!({
         "id": "123",
         "imp": [{"id": "2", "native": {"request": native_request}}],

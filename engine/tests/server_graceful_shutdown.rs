@@ -1,13 +1,11 @@
 //! SIGTERM and SIGINT stop the real binary gracefully: it stops accepting, finishes the request
 //! in flight, and exits 0.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, BANNER_REQUEST};
+use adshard_testkit::server::{Client, BANNER_REQUEST};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

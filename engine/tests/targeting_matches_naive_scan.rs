@@ -8,15 +8,15 @@
 //! The seed is printed; rerun a failure with `ADSHARD_SEED=<seed>`. `ADSHARD_TARGETING_CASES`
 //! sets the number of cases (default 400).
 
-mod targeting_common;
-
 use std::ops::ControlFlow;
 
 use adshard::campaign::{Campaign, CampaignStatus, Creative, CreativeFormat, Daypart};
 use adshard::openrtb::{AdRequest, CountryCode, Imp, MediaKinds};
 use adshard::targeting::{creative_fits, HourOfWeek, IndexScratch, TargetingIndex};
+use adshard_testkit::targeting::{
+    banner, campaign, native, native_request_string, parse, timed, Rng,
+};
 use serde_json::{json, Map, Value};
-use targeting_common::{banner, campaign, native, native_request_string, parse, timed, Rng};
 
 const COUNTRIES: [&str; 4] = ["USA", "CAN", "GBR", "DEU"];
 const REGIONS: [&str; 3] = ["CA", "NY", "ON"];

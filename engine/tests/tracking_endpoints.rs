@@ -2,15 +2,13 @@
 //! however often and wherever (which shard) they come back; forged, altered and expired tokens
 //! get 403 and are counted; a click redirects to the landing page.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use adshard::campaign::data::demo;
 use adshard::openrtb::Currency;
 use adshard::server::DEMO_TRACKING_SECRET;
 use adshard::tracking::{BuyerKind, TokenSigner, TrackingClaims};
-use common::{Client, TestServer};
+use adshard_testkit::server::{Client, TestServer};
 
 /// A 300x250 banner request the demo's always-on campaign bids on.
 const BANNER: &str = r#"{"id":"track-1","imp":[{"id":"1","bidfloor":0.03,"banner":{"w":300,"h":250}}],

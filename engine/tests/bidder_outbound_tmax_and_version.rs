@@ -6,8 +6,6 @@
 //! them, without the 2.6 locations or 2.6 additions, and a 2.6 bidder gets them promoted even
 //! when the exchange sent the 2.5 locations; the exchange's own `ext` never leaves.
 
-mod bidder_common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +17,8 @@ use std::time::Duration;
 use adshard::bidders::OpenRtbVersion;
 use adshard::campaign::CampaignData;
 use adshard::config::{BidderConfig, PricingRule};
-use bidder_common::{bidder, price_micros, serial, TestServer};
+use adshard_testkit::bidders::{bidder, price_micros, serial};
+use adshard_testkit::server::TestServer;
 use serde_json::{json, Value};
 
 /// How long a test waits for a request the bidder must have received already (the auction's
@@ -241,7 +240,7 @@ fn bidder_gets_its_share_of_the_deadline_as_tmax() {
     let hurried = ScriptedBidder::start(0.9);
     let mut hurried_config = versioned("hurried", &hurried, OpenRtbVersion::V2_5);
     hurried_config.timeout_ms = 30;
-    let server = TestServer::start(
+    let server = TestServer::with_bidders(
         vec![
             versioned("generous", &generous, OpenRtbVersion::V2_5),
             hurried_config,
@@ -284,7 +283,7 @@ fn bidder_2_5_gets_regs_ext_gdpr_and_bidder_2_6_gets_regs_gdpr() {
     let _serial = serial();
     let old = ScriptedBidder::start(1.0);
     let new = ScriptedBidder::start(0.9);
-    let server = TestServer::start(
+    let server = TestServer::with_bidders(
         vec![
             versioned("old", &old, OpenRtbVersion::V2_5),
             versioned("new", &new, OpenRtbVersion::V2_6),

@@ -1,14 +1,10 @@
-//! Helpers shared by the `openrtb_*` integration tests: the fixtures, a small valid request to
-//! edit, and JSON-pointer edits, so that each test row states only what differs from a valid
-//! request.
-
-#![allow(dead_code)] // each test binary uses a different subset
-
-use std::path::PathBuf;
+//! OpenRTB requests for tests: the engine's realistic request fixtures, a small valid request
+//! to edit, and JSON-pointer edits, so that each test row states only what differs from a
+//! valid request.
 
 use serde_json::{json, Value};
 
-/// The realistic request bodies under `tests/fixtures/openrtb/`, all valid.
+/// The realistic request bodies under `engine/tests/fixtures/openrtb/`, all valid.
 pub const FIXTURES: [&str; 4] = [
     "banner-site.json",
     "video-app.json",
@@ -17,16 +13,7 @@ pub const FIXTURES: [&str; 4] = [
 ];
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "tests",
-        "fixtures",
-        "openrtb",
-        name,
-    ]
-    .iter()
-    .collect();
-    std::fs::read(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
+    crate::fixtures::read(&format!("openrtb/{name}"))
 }
 
 /// The smallest request every rule accepts: one 300x250 banner on a site.

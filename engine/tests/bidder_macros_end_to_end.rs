@@ -7,14 +7,13 @@
 //! A bid in another currency gets `${AUCTION_PRICE}` in its own currency, and that currency as
 //! `${AUCTION_CURRENCY}`, while `price` stays in the response's currency.
 
-mod bidder_common;
-
 use std::time::Duration;
 
 use adshard::campaign::CampaignData;
 use adshard::config::PricingRule;
+use adshard_testkit::bidders::{bidder, mock, price_micros, serial, DEADLINE_MARGIN};
 use adshard_testkit::mockbidder::{MockBidderConfig, MockBidderHandle, PriceSpec, ResponseCorpus};
-use bidder_common::{bidder, mock, price_micros, serial, TestServer, DEADLINE_MARGIN};
+use adshard_testkit::server::TestServer;
 use serde_json::{json, Value};
 
 const REQUEST_ID: &str = "macro-req-7";
@@ -40,7 +39,7 @@ fn winning_bid(
     pricing: PricingRule,
     currencies: &[&str],
 ) -> Value {
-    let server = TestServer::start(
+    let server = TestServer::with_bidders(
         bidders
             .iter()
             .map(|(name, handle)| bidder(name, &handle.url()))

@@ -1,10 +1,9 @@
-//! Test support for budgets, caps and routing on a real multi-shard server: campaign builders,
-//! an auction call that returns the bid's token, and firing the impression pixel.
-#![allow(dead_code)]
+//! Budgets, caps and routing on a real multi-shard server: the campaigns these tests serve, an
+//! auction call that returns the bid's token, and firing the impression pixel.
 
 use adshard::campaign::{Advertiser, Campaign, CampaignBuilder, CampaignData, FrequencyCap};
 
-use crate::common::{Client, TestServer};
+use crate::server::{metric_sum, Client, Metrics, TestServer};
 
 /// An active USD campaign bidding `bid_cpm_micros` on any 300x250 banner, with neither
 /// pacing, budget nor frequency cap in the way.
@@ -84,11 +83,11 @@ pub fn impression(client: &mut Client, bid: &Bid) {
 
 /// Waits until the server has counted `want` impressions (events cross shards
 /// asynchronously), then returns the metrics text.
-pub fn wait_impressions_counted(server: &TestServer, want: u64) -> String {
+pub fn wait_impressions_counted(server: &TestServer, want: u64) -> Metrics {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let metrics = server.metrics();
-        let counted = crate::common::metric_sum(
+        let counted = metric_sum(
             &metrics,
             "adshard_tracking_requests_total",
             &["event=\"imp\"", "outcome=\"counted\""],

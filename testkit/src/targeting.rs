@@ -1,8 +1,6 @@
-//! Helpers shared by the `targeting_*` integration tests: a campaign with no targeting to
-//! edit, requests parsed from JSON through the real OpenRTB path, and the matches of an index
-//! as campaign ids, so that each test states only what differs.
-
-#![allow(dead_code)] // each test binary uses a different subset
+//! What the targeting tests share: a campaign with no targeting to edit, requests parsed from
+//! JSON through the real OpenRTB path, and the matches of an index as campaign ids, so that
+//! each test states only what differs.
 
 use std::ops::ControlFlow;
 

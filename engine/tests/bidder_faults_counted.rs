@@ -20,8 +20,6 @@
 //! 0.3-0.4 s to serialize its 4 MiB body before the head goes out, so with a short deadline
 //! the exchange would time out before the server could see the length it refuses.
 
-mod bidder_common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,11 +29,11 @@ use std::time::Duration;
 
 use adshard::campaign::CampaignData;
 use adshard::config::PricingRule;
-use adshard_testkit::mockbidder::{FaultKind, MockBidderConfig, MockBidderHandle, PriceSpec};
-use bidder_common::{
-    banner_request, bidder, eventually, mock, price_micros, serial, Metrics, TestServer,
-    DEADLINE_MARGIN,
+use adshard_testkit::bidders::{
+    banner_request, bidder, eventually, mock, price_micros, serial, DEADLINE_MARGIN,
 };
+use adshard_testkit::mockbidder::{FaultKind, MockBidderConfig, MockBidderHandle, PriceSpec};
+use adshard_testkit::server::{Metrics, TestServer};
 
 /// The request's tmax: the default cap, and a usual exchange tmax. A timeout-like fault costs
 /// this per request; shorter would make a healthy exchange through the debug-built mock bidder
@@ -56,7 +54,7 @@ const BURST: usize = 8;
 /// `tmax` then. It still tells a deadline kept from one waited out: a trickle takes 200 ms, a
 /// timeout forever.
 const BURST_MARGIN: Duration = Duration::from_millis(25);
-/// `connections_per_shard_max` of every bidder here (see `bidder_common::bidder`).
+/// `connections_per_shard_max` of every bidder here (see `adshard_testkit::bidders::bidder`).
 const CONNECTIONS_MAX: u64 = 4;
 /// What the faulty bidder bids when it bids at all: above the healthy bidder's 1.20, so a
 /// faulty bid that got through would win and be seen.
@@ -130,7 +128,7 @@ impl Case {
 
     fn server(&self, bidders: Vec<adshard::config::BidderConfig>) -> TestServer {
         let tmax_ms = u64::from(self.tmax_ms);
-        TestServer::start(
+        TestServer::with_bidders(
             bidders,
             PricingRule::FirstPrice,
             CampaignData::default(),

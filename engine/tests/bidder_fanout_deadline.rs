@@ -10,17 +10,15 @@
 //! latencies are fixed and at least 18 ms away from every server deadline they meet (48, 58
 //! and 98 ms).
 
-mod bidder_common;
-
 use std::time::Duration;
 
 use adshard::campaign::CampaignData;
 use adshard::config::PricingRule;
-use adshard_testkit::mockbidder::{LatencySpec, MockBidderConfig, MockBidderHandle, PriceSpec};
-use bidder_common::{
-    banner_request, bidder, campaign_data, mock, price_micros, serial, Answer, Metrics, TestServer,
-    DEADLINE_MARGIN,
+use adshard_testkit::bidders::{
+    banner_request, bidder, campaign_data, mock, price_micros, serial, DEADLINE_MARGIN,
 };
+use adshard_testkit::mockbidder::{LatencySpec, MockBidderConfig, MockBidderHandle, PriceSpec};
+use adshard_testkit::server::{HttpResponse, Metrics, TestServer};
 
 /// Requests per measured series: enough that a deadline kept by luck would show.
 const REQUESTS: usize = 30;
@@ -50,7 +48,7 @@ impl ThreeBidders {
     }
 
     fn server(&self, configure: impl FnOnce(&mut adshard::config::Config)) -> TestServer {
-        TestServer::start(
+        TestServer::with_bidders(
             vec![
                 bidder("fast", &self.fast.url()),
                 bidder("mid", &self.mid.url()),
@@ -69,7 +67,7 @@ fn all_won_by_mid_within(server: &TestServer, budget: Duration, body: impl Fn(us
     let mut client = server.connect();
     let mut elapsed: Vec<Duration> = Vec::with_capacity(REQUESTS);
     for request_idx in 0..REQUESTS {
-        let answer: Answer = client.auction(&body(request_idx));
+        let answer: HttpResponse = client.auction(&body(request_idx));
         let bid = answer.only_bid();
         assert_eq!(
             price_micros(&bid),
@@ -197,7 +195,7 @@ fn request_without_tmax_gets_the_configured_max() {
 /// One external bidder against one campaign of ours bidding 1.75 on the same banner.
 fn against_campaign(external_price: f64, pricing: PricingRule) -> (serde_json::Value, Metrics) {
     let external = mock_at(0, external_price);
-    let server = TestServer::start(
+    let server = TestServer::with_bidders(
         vec![bidder("dsp", &external.url())],
         pricing,
         campaign_data("ours", 1_750_000),

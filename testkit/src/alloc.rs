@@ -1,10 +1,9 @@
-//! Test support for the allocation-counting integration tests: a global allocator that
-//! forwards to the system allocator and counts, per thread, every allocation (`alloc`,
-//! `alloc_zeroed` and `realloc`), so that parallel tests do not mix their counts. Each test
-//! crate still declares it itself: `#[global_allocator] static GLOBAL:
-//! alloc_common::CountingAllocator = alloc_common::CountingAllocator;`.
-
-#![allow(dead_code)] // each test binary uses a different subset
+//! Counting allocations, for the tests that prove a path allocates nothing after warm-up: a
+//! global allocator that forwards to the system allocator and counts, per thread, every
+//! allocation (`alloc`, `alloc_zeroed` and `realloc`), so that parallel tests do not mix their
+//! counts. A library cannot install a global allocator for its users, so each test crate still
+//! declares it itself: `#[global_allocator] static GLOBAL: adshard_testkit::alloc::CountingAllocator
+//! = adshard_testkit::alloc::CountingAllocator;`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::backtrace::Backtrace;
@@ -49,8 +48,8 @@ pub fn trace_sites_stop() -> Vec<Backtrace> {
 /// Allocation sites, most frequent first: each backtrace named by its first `depth` frames
 /// outside the allocator and the standard collections that called it.
 pub fn sites(traces: &[Backtrace], depth: usize) -> Vec<(usize, String)> {
-    // Frame names start with these (after any `<`); this module's own frames are named
-    // after the test crate that includes it, so they are matched anywhere.
+    // Frame names start with these (after any `<`); this module's own frames are matched
+    // anywhere, as generic instances of them may be named after the calling crate.
     const PLUMBING: &[&str] = &[
         "std::backtrace",
         "__rust",
@@ -72,7 +71,7 @@ pub fn sites(traces: &[Backtrace], depth: usize) -> Vec<(usize, String)> {
             })
             .filter(|name| {
                 let bare = name.trim_start_matches('<');
-                !name.contains("alloc_common::")
+                !name.contains("adshard_testkit::alloc::")
                     && !PLUMBING.iter().any(|plumbing| bare.starts_with(plumbing))
             })
             .take(depth)

@@ -8,16 +8,15 @@
 //! milliseconds deep on any machine) are set far below it so the test does not depend on how
 //! fast this machine is.
 
-mod bidder_common;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use adshard::campaign::CampaignData;
 use adshard::config::PricingRule;
+use adshard_testkit::bidders::{banner_request, bidder, eventually, mock, serial};
 use adshard_testkit::mockbidder::{LatencySpec, MockBidderConfig, PriceSpec};
-use bidder_common::{banner_request, bidder, eventually, mock, serial, TestServer};
+use adshard_testkit::server::TestServer;
 
 /// Connections of the spike: far above the valve's thresholds below.
 const SPIKE_CONNECTIONS: usize = 96;
@@ -39,7 +38,7 @@ fn spike_is_shed_in_steps_and_service_recovers() {
         price: PriceSpec::Fixed(1.5),
         ..MockBidderConfig::default()
     });
-    let server = TestServer::start(
+    let server = TestServer::with_bidders(
         vec![bidder("dsp", &bidder_mock.url())],
         PricingRule::FirstPrice,
         CampaignData::default(),
@@ -73,7 +72,7 @@ fn spike_is_shed_in_steps_and_service_recovers() {
             let addr = server.addr;
             let body = body.clone();
             std::thread::spawn(move || {
-                let mut client = bidder_common::Client::connect(addr);
+                let mut client = adshard_testkit::server::Client::connect(addr);
                 while !stop.load(Ordering::Relaxed) {
                     let answer = client.auction(&body);
                     assert!(
