@@ -11,7 +11,8 @@
 //! - `delivery`: campaigns, auctions and impressions for budget, cap and routing tests;
 //! - `alloc`: the counting allocator and a lone shard handler to count a request's allocations;
 //! - `openrtb`, `targeting`: requests, JSON-pointer edits and targeting helpers;
-//! - `fixtures`: where the project's fixtures are, and the shared corpus when asked for.
+//! - `fixtures`: where the project's fixtures are, and the shared corpus when asked for;
+//!   [`temp_dir`] for the files a test writes.
 
 pub mod alloc;
 pub mod bidders;
@@ -22,4 +23,17 @@ pub mod openrtb;
 pub mod server;
 pub mod targeting;
 
+use std::path::PathBuf;
+
 pub use adshard::campaign::{CampaignBuilder, CreativeBuilder};
+
+/// A fresh, empty directory under the system temp dir for one test's files, named after the
+/// test and the process so that test binaries running at once never share one. The test
+/// removes it when done.
+pub fn temp_dir(test_name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adshard-{test_name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|error| panic!("making {}: {error}", dir.display()));
+    dir
+}

@@ -798,8 +798,7 @@ fn responses_mode_answers_the_corpus_in_turn_with_ids_rewritten() {
 
 #[test]
 fn responses_mode_from_a_directory_raises_prices_to_the_floor() {
-    let dir = std::env::temp_dir().join(format!("mockbidder-responses-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("make a temp dir");
+    let dir = adshard_testkit::temp_dir("mockbidder-responses");
     let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).expect("write");
     write(
         "a.json",
@@ -830,8 +829,7 @@ fn responses_mode_from_a_directory_raises_prices_to_the_floor() {
         assert_eq!(response["id"], "q");
     }
 
-    let empty = std::env::temp_dir().join(format!("mockbidder-empty-{}", std::process::id()));
-    std::fs::create_dir_all(&empty).expect("make a temp dir");
+    let empty = adshard_testkit::temp_dir("mockbidder-empty");
     let error = ResponseCorpus::load(&empty).expect_err("no files");
     std::fs::write(empty.join("bad.json"), "{not json").expect("write");
     let bad = ResponseCorpus::load(&empty).expect_err("bad JSON");
