@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use adshard_testkit::fixtures;
 use adshard_testkit::mockbidder::{
     parse_duration, spawn, FaultKind, FaultShare, LatencySpec, MockBidderConfig, MockBidderHandle,
     MockBidderStats, PriceSpec, ResponseCorpus,
@@ -730,26 +731,24 @@ fn same_seed_same_answers_and_every_request_counted_once() {
     }
 }
 
-/// The IAB's example bid responses in the shared corpus next to the repository (where
-/// `scripts/acceptance` finds its scripts too); `MOCKBIDDER_CORPUS_DIR` points elsewhere.
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("MOCKBIDDER_CORPUS_DIR").map_or_else(
-        || {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../shared/corpus/iab-examples/bid-response/2.6")
-        },
-        PathBuf::from,
-    )
+/// Directories of bid responses to answer in turn: the project's OpenRTB 2.6 response
+/// fixtures; the IAB's examples too when `ADSHARD_CORPUS_DIR` names the shared corpus (as
+/// `scripts/acceptance` does); and `MOCKBIDDER_CORPUS_DIR` when set.
+fn corpus_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![fixtures::dir().join("bid-responses/2.6")];
+    match fixtures::corpus_dir() {
+        Some(corpus) => dirs.push(corpus.join("iab-examples/bid-response/2.6")),
+        None => println!(
+            "{} is not set: answering the project's fixtures only",
+            fixtures::CORPUS_DIR_VAR
+        ),
+    }
+    dirs.extend(std::env::var_os("MOCKBIDDER_CORPUS_DIR").map(PathBuf::from));
+    dirs
 }
 
 fn json_files(dir: &Path) -> Vec<Value> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("read the corpus")
-        .map(|entry| entry.expect("an entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    paths.sort();
-    paths
+    fixtures::json_files_in(dir)
         .iter()
         .map(|path| serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap())
         .collect()
@@ -757,14 +756,17 @@ fn json_files(dir: &Path) -> Vec<Value> {
 
 #[test]
 fn responses_mode_answers_the_corpus_in_turn_with_ids_rewritten() {
-    let dir = corpus_dir();
-    assert!(
-        dir.is_dir(),
-        "no corpus at {}: check out ../shared next to the repository or set MOCKBIDDER_CORPUS_DIR",
-        dir.display()
-    );
-    let files = json_files(&dir);
-    let corpus = ResponseCorpus::load(&dir).expect("load the corpus");
+    for dir in corpus_dirs() {
+        println!("answering {}", dir.display());
+        answers_in_turn_with_ids_rewritten(&dir);
+    }
+}
+
+fn answers_in_turn_with_ids_rewritten(dir: &Path) {
+    assert!(dir.is_dir(), "no responses at {}", dir.display());
+    let files = json_files(dir);
+    assert!(files.len() >= 2, "too few responses in {}", dir.display());
+    let corpus = ResponseCorpus::load(dir).expect("load the corpus");
     assert_eq!(corpus.len(), files.len());
     let handle = start(MockBidderConfig {
         responses: Some(corpus),
