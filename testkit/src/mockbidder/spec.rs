@@ -404,7 +404,8 @@ impl ResponseCorpus {
 /// port and bids 1.0 CPM on every imp at once, without faults.
 #[derive(Debug, Clone)]
 pub struct MockBidderConfig {
-    /// Where to listen; port 0 picks a free port (see [`MockBidderHandle::addr`]).
+    /// Where to listen; port 0 picks a free port (see
+    /// [`MockBidderHandle::addr`](super::MockBidderHandle::addr)).
     pub listen: SocketAddr,
     pub latency: LatencySpec,
     /// Probability in [0, 1] that a request without a fault gets a bid (otherwise 204).
