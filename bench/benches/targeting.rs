@@ -30,10 +30,9 @@ use std::time::{Duration, Instant};
 
 use adshard::adrequest::{AdRequest, CountryCode};
 use adshard::campaign::{
-    Budget, Campaign, CampaignStatus, Creative, CreativeFormat, Daypart, IncludeExclude, Pacing,
-    SpendOn, Targeting,
+    Campaign, CampaignBuilder, CampaignStatus, Creative, CreativeBuilder, CreativeFormat, Daypart,
+    IncludeExclude, Pacing, Targeting,
 };
-use adshard::currency::Currency;
 use adshard::openrtb::parse_bid_request;
 use adshard::targeting::{HourOfWeek, IndexScratch, TargetingIndex};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -128,19 +127,13 @@ fn banner(rng: &mut Rng) -> Creative {
             hit
         })
         .map_or((300, 250), |&(w, h, _)| (w, h));
-    Creative {
-        id: format!("{w}x{h}"),
-        format: CreativeFormat::Banner,
-        w,
-        h,
-        markup: String::new(),
-        mimes: Vec::new(),
-        duration_s: 0,
-        categories: Vec::new(),
-        attributes: Vec::new(),
-        landing_page: String::new(),
-        secure: true,
-    }
+    // No markup or landing page: the index never reads them, and a catalog of 100k campaigns
+    // is built per size.
+    CreativeBuilder::banner(&format!("{w}x{h}"), w, h)
+        .markup("")
+        .landing_page("")
+        .secure(true)
+        .build()
 }
 
 fn random_campaign(rng: &mut Rng, campaign_idx: usize) -> Campaign {
@@ -215,30 +208,24 @@ fn random_campaign(rng: &mut Rng, campaign_idx: usize) -> Campaign {
             ..banner(rng)
         });
     }
-    Campaign {
-        id: format!("c{campaign_idx}"),
-        advertiser_id: format!("adv{}", campaign_idx % 500),
-        adomain: "advertiser.example".to_owned(),
-        status: if rng.percent(3) {
-            CampaignStatus::Paused
-        } else {
-            CampaignStatus::Active
-        },
-        // Log-uniform from 0.10 to 20.00 CPM.
-        bid_cpm_micros: (100_000.0 * 200f64.powf(rng.unit())) as i64,
-        currency: Currency::USD,
-        budget: Budget {
-            total_micros: None,
-            daily_micros: None,
-            spend_on: SpendOn::Impression,
-        },
-        start_unix_s: None,
-        end_unix_s: None,
-        pacing: Pacing::Even,
-        frequency_caps: Vec::new(),
-        targeting,
-        creatives,
-    }
+    // Drawn in this order (status, then bid), as before the builder, so the seed gives the
+    // same catalog.
+    let status = if rng.percent(3) {
+        CampaignStatus::Paused
+    } else {
+        CampaignStatus::Active
+    };
+    // Log-uniform from 0.10 to 20.00 CPM.
+    let bid_cpm_micros = (100_000.0 * 200f64.powf(rng.unit())) as i64;
+    CampaignBuilder::new(&format!("c{campaign_idx}"))
+        .advertiser_id(&format!("adv{}", campaign_idx % 500))
+        .adomain("advertiser.example")
+        .status(status)
+        .bid_cpm_micros(bid_cpm_micros)
+        .pacing(Pacing::Even)
+        .targeting(targeting)
+        .creatives(creatives)
+        .build()
 }
 
 struct Lookup {

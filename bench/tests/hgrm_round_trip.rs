@@ -99,7 +99,7 @@ fn hgrm_round_trip_synthetic() {
 #[test]
 fn hgrm_round_trip_of_a_run() {
     let server = TestServer::start(Behaviour::default());
-    let dir = common::temp_dir("hgrm");
+    let dir = adshard_testkit::temp_dir("bench-hgrm");
     let (hgrm_path, json_path, svg_path) = (
         dir.join("run.hgrm"),
         dir.join("run.json"),

@@ -19,7 +19,7 @@ fn loadgen_shows_stall() {
         delay: Duration::ZERO,
         stall: Some((1500, stall)),
     });
-    let dir = common::temp_dir("stall");
+    let dir = adshard_testkit::temp_dir("bench-stall");
     let body = dir.join("body.json");
     std::fs::write(&body, br#"{"id":"stall-test","imp":[{"id":"1"}]}"#).unwrap();
     let url = server.url();

@@ -7,53 +7,26 @@
 use std::ops::ControlFlow;
 
 use adshard::adrequest::{AdRequest, Imp, MediaKinds};
-use adshard::auction::{
-    run_auction, AuctionScratch, AuctionSettings, CampaignSource, PricingRule, Winner,
-};
-use adshard::campaign::{
-    Budget, Campaign, CampaignStatus, Creative, CreativeFormat, Pacing, SpendOn, Targeting,
-};
-use adshard::currency::{Currency, CurrencyConfig, CurrencyTable};
+use adshard::auction::PricingRule;
+use adshard::auction::{run_auction, AuctionScratch, AuctionSettings, CampaignSource, Winner};
+use adshard::campaign::{Campaign, CampaignBuilder, Creative, CreativeBuilder};
+use adshard::currency::Currency;
+use adshard::currency::CurrencyConfig;
+use adshard::currency::CurrencyTable;
 use adshard::openrtb::parse_bid_request;
 
 const NOW_UNIX_S: i64 = 1_790_000_000;
 
 fn banner(id: &str, w: u32, h: u32) -> Creative {
-    Creative {
-        id: id.into(),
-        format: CreativeFormat::Banner,
-        w,
-        h,
-        markup: "<a href=\"https://brand.example/\">ad</a>".into(),
-        mimes: vec![],
-        duration_s: 0,
-        categories: vec![],
-        attributes: vec![],
-        landing_page: "https://brand.example/".into(),
-        secure: true,
-    }
+    CreativeBuilder::banner(id, w, h).secure(true).build()
 }
 
 fn campaign(id: &str, bid_cpm_micros: i64, currency: &str) -> Campaign {
-    Campaign {
-        id: id.into(),
-        advertiser_id: "adv".into(),
-        adomain: format!("{id}.example"),
-        status: CampaignStatus::Active,
-        bid_cpm_micros,
-        currency: Currency::parse(currency).unwrap(),
-        budget: Budget {
-            total_micros: None,
-            daily_micros: None,
-            spend_on: SpendOn::Impression,
-        },
-        start_unix_s: None,
-        end_unix_s: None,
-        pacing: Pacing::Asap,
-        frequency_caps: vec![],
-        targeting: Targeting::default(),
-        creatives: vec![banner(&format!("{id}-cr"), 300, 250)],
-    }
+    CampaignBuilder::new(id)
+        .bid_cpm_micros(bid_cpm_micros)
+        .currency(Currency::parse(currency).unwrap())
+        .creatives(vec![banner(&format!("{id}-cr"), 300, 250)])
+        .build()
 }
 
 /// Candidates in bid order (base currency, then id), every campaign matching: the auction's

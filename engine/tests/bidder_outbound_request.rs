@@ -3,32 +3,32 @@
 //! written where the bidder's version expects them, 2.6 additions dropped for 2.5 bidders, and
 //! everything else copied value for value.
 //!
-//! Checked three ways: data-driven rows with the expected request written out; every request of
-//! the shared corpus that the engine accepts, against a naive model of the rules on
+//! Checked three ways: data-driven rows with the expected request written out; every request
+//! fixture of the project (and of the shared corpus when `ADSHARD_CORPUS_DIR` names it, as
+//! `scripts/acceptance` does) that the engine accepts, against a naive model of the rules on
 //! `serde_json::Value`; and proptest (seed printed on failure) with random JSON objects, which
 //! must never panic and always give valid JSON equal to the model. Outputs are parsed with a
 //! parser that rejects duplicate keys, which `Value` would silently merge. A counting allocator
 //! checks that a warmed-up call allocates nothing beyond serde_json's unescaping.
 
-mod alloc_common;
-mod openrtb_common;
-
 use std::collections::BTreeSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use adshard::adrequest::{AdRequest, MediaKinds};
 use adshard::bidders::outbound::{write_bid_request, OutboundError, OutboundOptions, DEPTH_MAX};
 use adshard::bidders::OpenRtbVersion;
 use adshard::openrtb::parse_bid_request;
-use alloc_common::allocations_during;
-use openrtb_common::{fixture, FIXTURES};
+use adshard_testkit::alloc::allocations_during;
+use adshard_testkit::fixtures;
+use adshard_testkit::openrtb::{fixture, FIXTURES};
 use proptest::prelude::*;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
 
 #[global_allocator]
-static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
+static GLOBAL: adshard_testkit::alloc::CountingAllocator =
+    adshard_testkit::alloc::CountingAllocator;
 
 const TMAX_MS: u32 = 80;
 
@@ -1005,36 +1005,37 @@ fn model_agrees_with_the_rows() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The shared corpus.
-
-fn corpus_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
-    assert!(
-        dir.is_dir(),
-        "the shared corpus is missing at {}: the corpus test fails rather than skips",
-        dir.display()
-    );
-    dir
-}
+// The project's request fixtures, and the shared corpus when ADSHARD_CORPUS_DIR names it.
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
 }
 
-/// Every bid request of the corpus that `parse_bid_request` accepts, by name.
-fn corpus_requests() -> Vec<(String, Vec<u8>)> {
-    let dir = corpus_dir();
+/// The project's bid request fixtures (OpenRTB 2.5 and 2.6, every media and context), by
+/// name; each must be accepted by the engine, or the test it feeds would check less.
+fn fixture_requests() -> Vec<(String, Vec<u8>)> {
+    let mut requests = Vec::new();
+    for dir in ["bid-requests/2.5", "bid-requests/2.6", "openrtb"] {
+        for path in fixtures::json_files(dir) {
+            requests.push((path.display().to_string(), read(&path)));
+        }
+    }
+    let mut ad_request = AdRequest::default();
+    for (name, body) in &requests {
+        if let Err(error) = parse_bid_request(body, &mut ad_request) {
+            panic!("fixture {name} rejected: {error}");
+        }
+    }
+    requests
+}
+
+/// Every bid request of the corpus at `dir` that `parse_bid_request` accepts, by name.
+fn corpus_requests(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut requests = Vec::new();
     let mut offered = 0;
     for version in ["2.5", "2.6"] {
         let version_dir = dir.join("iab-examples/bid-request").join(version);
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&version_dir)
-            .unwrap_or_else(|error| panic!("listing {}: {error}", version_dir.display()))
-            .map(|entry| entry.unwrap().path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-            .collect();
-        paths.sort();
-        for path in paths {
+        for path in fixtures::json_files_in(&version_dir) {
             offered += 1;
             requests.push((path.display().to_string(), read(&path)));
         }
@@ -1084,13 +1085,26 @@ fn collect_ext_paths(value: &Value, path: &str, out: &mut BTreeSet<String>) {
 
 #[test]
 fn corpus_requests_round_trip() {
-    let requests = corpus_requests();
-    // 11 IAB examples and dozens of Prebid cases: far fewer means the corpus changed shape.
+    let mut requests = fixture_requests();
     assert!(
-        requests.len() >= 40,
-        "only {} corpus requests",
+        requests.len() >= 15,
+        "only {} request fixtures",
         requests.len()
     );
+    match fixtures::corpus_dir() {
+        Some(dir) => {
+            let corpus = corpus_requests(&dir);
+            // 11 IAB examples and dozens of Prebid cases: far fewer means the corpus changed
+            // shape.
+            assert!(corpus.len() >= 40, "only {} corpus requests", corpus.len());
+            requests.extend(corpus);
+        }
+        None => println!(
+            "{} is not set: checked the project's fixtures only (scripts/acceptance checks \
+             the shared corpus)",
+            fixtures::CORPUS_DIR_VAR
+        ),
+    }
     let mut checked = 0;
     for (name, body) in &requests {
         let input: Value = serde_json::from_slice(body).unwrap();

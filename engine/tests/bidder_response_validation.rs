@@ -4,31 +4,35 @@
 //! dropped ones by reason, or the error that makes the whole response unusable. One row per
 //! rule, so a rule that stops firing, or fires under another reason, shows up by name.
 //!
-//! Also: the bid response examples of the OpenRTB 2.6 specification parse and are accepted, an
-//! accepted bid carries every field the auction and the response writer need, bids of several
-//! bidders accumulate, a warm `ExternalBids` is refilled without allocating, and no body,
-//! however malformed, panics the parser (proptest).
-
-mod alloc_common;
-mod openrtb_common;
+//! Also: the project's example bid responses (2.5 and 2.6, several seats and bids) and, when
+//! `ADSHARD_CORPUS_DIR` names the shared corpus (`scripts/acceptance`), the bid response
+//! examples of the OpenRTB 2.6 specification parse and are accepted, an accepted bid carries
+//! every field the auction and the response writer need, bids of several bidders accumulate, a
+//! warm `ExternalBids` is refilled without allocating, and no body, however malformed, panics
+//! the parser (proptest).
 
 use std::path::Path;
 
 use adshard::adrequest::AdRequest;
-use adshard::auction::{response_currency, ExternalBids};
+use adshard::auction::response_currency;
+use adshard::auction::ExternalBids;
 use adshard::bidders::response::{
     parse_bid_response, BidRejectReason, BidResponseError, RejectCounts, ResponseRules,
     BIDS_PER_RESPONSE_MAX, BODY_BYTES_MAX,
 };
-use adshard::currency::{Currency, CurrencyConfig, CurrencyTable};
+use adshard::currency::Currency;
+use adshard::currency::CurrencyConfig;
+use adshard::currency::CurrencyTable;
 use adshard::openrtb::parse_bid_request;
-use alloc_common::allocations_during;
-use openrtb_common::apply;
+use adshard_testkit::alloc::allocations_during;
+use adshard_testkit::fixtures;
+use adshard_testkit::openrtb::apply;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
 #[global_allocator]
-static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
+static GLOBAL: adshard_testkit::alloc::CountingAllocator =
+    adshard_testkit::alloc::CountingAllocator;
 
 use BidRejectReason as R;
 
@@ -984,12 +988,138 @@ fn refilling_warm_bids_allocates_nothing() {
     assert_eq!(allocations, 0, "allocations refilling a warm ExternalBids");
 }
 
+/// A bid response file, the request it answers, the bids that must be accepted (imp_idx,
+/// price in micro-units) and the `mtype` of each, in the response's order.
+type ExampleCase<'a> = (&'a str, &'a Value, &'a [(usize, i64)], &'a [u8]);
+
+/// Every example of `cases` (files of `dir`) is accepted whole, and each accepted bid carries
+/// its media type and a win notice URL.
+fn check_examples_accepted(dir: &Path, cases: &[ExampleCase<'_>]) {
+    for &(file, request, expected_bids, mtypes) in cases {
+        let path = dir.join(file);
+        let body = std::fs::read(&path)
+            .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
+        assert_eq!(outcome(request, &body), accepted(expected_bids), "{file}");
+        let request = parse_request(request);
+        let currencies = default_currencies();
+        let rules = ResponseRules {
+            request: &request,
+            currencies: &currencies,
+            response_currency: Currency::USD,
+            bidder_idx: 0,
+        };
+        let mut bids = ExternalBids::default();
+        parse_bid_response(&body, &rules, &mut bids, &mut RejectCounts::default()).unwrap();
+        assert_eq!(bids.len(), mtypes.len(), "{file}");
+        for (bid_idx, &mtype) in mtypes.iter().enumerate() {
+            assert_eq!(bids[bid_idx].mtype, mtype, "{file}, bid {bid_idx}");
+            assert!(!bids[bid_idx].nurl.is_empty(), "{file}, bid {bid_idx}");
+        }
+    }
+}
+
+/// The project's bid request fixture of that name, as JSON.
+fn fixture_request(relative: &str) -> Value {
+    serde_json::from_slice(&fixtures::read(relative)).expect("a JSON fixture")
+}
+
+/// The project's bid response fixtures (OpenRTB 2.5 and 2.6: win notice, inline VAST and
+/// native markup, a deal, several seats and bids), each answering the request fixture whose
+/// `id` it carries.
+#[test]
+fn example_responses_are_accepted() {
+    let requests: Vec<Value> = [
+        "bid-requests/2.5/banner-site.json",
+        "bid-requests/2.5/video-app.json",
+        "bid-requests/2.5/native-app.json",
+        "bid-requests/2.5/multi-imp-site.json",
+        "bid-requests/2.6/banner-site.json",
+        "bid-requests/2.6/pmp-deal-site.json",
+        "bid-requests/2.6/video-app.json",
+        "bid-requests/2.6/native-site.json",
+        "bid-requests/2.6/multi-imp-app.json",
+    ]
+    .iter()
+    .map(|relative| fixture_request(relative))
+    .collect();
+    let dir_25 = fixtures::dir().join("bid-responses/2.5");
+    check_examples_accepted(
+        &dir_25,
+        &[
+            (
+                "banner-win-notice.json",
+                &requests[0],
+                &[(0, 1_850_000)],
+                &[1],
+            ),
+            (
+                "video-vast-inline.json",
+                &requests[1],
+                &[(0, 6_200_000)],
+                &[2],
+            ),
+            ("native-inline.json", &requests[2], &[(0, 1_100_000)], &[4]),
+            (
+                "multi-seat.json",
+                &requests[3],
+                &[(0, 950_000), (3, 8_500_000), (1, 3_400_000)],
+                &[1, 1, 2],
+            ),
+        ],
+    );
+    let dir_26 = fixtures::dir().join("bid-responses/2.6");
+    check_examples_accepted(
+        &dir_26,
+        &[
+            (
+                "banner-win-notice.json",
+                &requests[4],
+                &[(0, 2_750_000)],
+                &[1],
+            ),
+            (
+                "deal-win-notice.json",
+                &requests[5],
+                &[(0, 19_500_000)],
+                &[2],
+            ),
+            (
+                "video-vast-inline.json",
+                &requests[6],
+                &[(0, 11_000_000)],
+                &[2],
+            ),
+            ("native-inline.json", &requests[7], &[(0, 1_300_000)], &[4]),
+            (
+                "multi-seat.json",
+                &requests[8],
+                &[(0, 1_400_000), (1, 6_000_000), (2, 1_250_000)],
+                &[1, 2, 3],
+            ),
+        ],
+    );
+    // Every response fixture is in a table above.
+    assert_eq!(
+        fixtures::json_files("bid-responses/2.5").len()
+            + fixtures::json_files("bid-responses/2.6").len(),
+        9
+    );
+}
+
 /// The bid response examples of the OpenRTB 2.6 specification, each with a request built to
-/// match its ids.
+/// match its ids. They are in the shared corpus, which the README's test command does not
+/// read: `scripts/acceptance` runs this test with `ADSHARD_CORPUS_DIR` set; without it, this
+/// test says so and checks nothing more than `example_responses_are_accepted` does.
 #[test]
 fn iab_examples_are_accepted() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/iab-examples/bid-response/2.6");
+    let Some(corpus) = fixtures::corpus_dir() else {
+        println!(
+            "{} is not set: the IAB examples are checked by scripts/acceptance",
+            fixtures::CORPUS_DIR_VAR
+        );
+        return;
+    };
+    let dir = corpus.join("iab-examples/bid-response/2.6");
     let banner_with_deal = json!({
         "id": "1234567890",
         "imp": [{
@@ -1005,55 +1135,41 @@ fn iab_examples_are_accepted() {
         "imp": [{"id": "2", "video": {"mimes": ["video/mp4"], "w": 640, "h": 480}}],
         "app": {"id": "app-1", "bundle": "com.example"}
     });
-    let native_request = openrtb_common::native_request().to_string();
+    let native_request = adshard_testkit::openrtb::native_request().to_string();
     let native = json!({
         "id": "123",
         "imp": [{"id": "2", "native": {"request": native_request}}],
         "site": {"id": "site-1", "page": "https://example.com/"}
     });
-    let cases = [
-        (
-            "ad-served-on-win-notice.json",
-            &banner_with_deal,
-            9_430_000,
-            1,
-        ),
-        (
-            "direct-deal-ad-served-on-win-notice.json",
-            &banner_with_deal,
-            5_000_000,
-            1,
-        ),
-        (
-            "vast-xml-document-returned-inline.json",
-            &video,
-            3_000_000,
-            2,
-        ),
-        ("native-markup-returned-inline.json", &native, 3_000_000, 4),
-    ];
-    for (file, request, price_micros, mtype) in cases {
-        let path = dir.join(file);
-        let body = std::fs::read(&path)
-            .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
-        assert_eq!(
-            outcome(request, &body),
-            accepted(&[(0, price_micros)]),
-            "{file}"
-        );
-        let request = parse_request(request);
-        let currencies = default_currencies();
-        let rules = ResponseRules {
-            request: &request,
-            currencies: &currencies,
-            response_currency: Currency::USD,
-            bidder_idx: 0,
-        };
-        let mut bids = ExternalBids::default();
-        parse_bid_response(&body, &rules, &mut bids, &mut RejectCounts::default()).unwrap();
-        assert_eq!(bids[0].mtype, mtype, "{file}");
-        assert!(!bids[0].nurl.is_empty(), "{file}");
-    }
+    check_examples_accepted(
+        &dir,
+        &[
+            (
+                "ad-served-on-win-notice.json",
+                &banner_with_deal,
+                &[(0, 9_430_000)],
+                &[1],
+            ),
+            (
+                "direct-deal-ad-served-on-win-notice.json",
+                &banner_with_deal,
+                &[(0, 5_000_000)],
+                &[1],
+            ),
+            (
+                "vast-xml-document-returned-inline.json",
+                &video,
+                &[(0, 3_000_000)],
+                &[2],
+            ),
+            (
+                "native-markup-returned-inline.json",
+                &native,
+                &[(0, 3_000_000)],
+                &[4],
+            ),
+        ],
+    );
 }
 
 // ---- No body panics the parser. ----

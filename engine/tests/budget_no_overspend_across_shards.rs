@@ -3,14 +3,13 @@
 //! proven bound `(shards - 1) x allowance` (see `budget`), on every seeded run, and the
 //! campaign stops bidding once the budget is gone.
 
-mod common;
-mod delivery_common;
-
 use std::sync::Arc;
 
 use adshard::auction::PricingRule;
-use common::{metric_sum, TestServer};
-use delivery_common::{auction, campaign, data, impression, request, wait_impressions_counted};
+use adshard_testkit::delivery::{
+    auction, campaign, data, impression, request, wait_impressions_counted,
+};
+use adshard_testkit::server::{metric_sum, TestServer};
 
 const SHARDS: usize = 2;
 /// 5 USD CPM under first price: 5000 micros per impression.

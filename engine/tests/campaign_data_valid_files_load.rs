@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use adshard::adrequest::CountryCode;
 use adshard::campaign::data::{load_files, parse_str};
 use adshard::campaign::{
-    Advertiser, Budget, Campaign, CampaignData, CampaignStatus, Creative, CreativeFormat, Daypart,
-    FrequencyCap, IncludeExclude, Pacing, SpendOn, Targeting,
+    Advertiser, Budget, CampaignBuilder, CampaignData, CampaignStatus, CreativeBuilder, Daypart,
+    IncludeExclude, Pacing, SpendOn, Targeting,
 };
 use adshard::currency::Currency;
 
@@ -27,27 +27,22 @@ fn country(code: &str) -> CountryCode {
 }
 
 fn expected() -> CampaignData {
-    let spring = Campaign {
-        id: "cmp-spring".into(),
-        advertiser_id: "adv-1".into(),
-        adomain: "brand.example".into(),
-        status: CampaignStatus::Active,
-        bid_cpm_micros: 2_500_000,
-        currency: Currency::USD,
-        budget: Budget {
+    let spring = CampaignBuilder::new("cmp-spring")
+        .advertiser_id("adv-1")
+        .adomain("brand.example")
+        .status(CampaignStatus::Active)
+        .bid_cpm_micros(2_500_000)
+        .currency(Currency::USD)
+        .budget(Budget {
             total_micros: Some(1_000_000_000),
             daily_micros: Some(50_000_000),
             spend_on: SpendOn::Win,
-        },
-        start_unix_s: Some(1_767_225_600),
+        })
         // 2026-07-01T09:00:00+09:00 is midnight UTC.
-        end_unix_s: Some(1_782_864_000),
-        pacing: Pacing::Asap,
-        frequency_caps: vec![FrequencyCap {
-            max: 3,
-            window_s: 86_400,
-        }],
-        targeting: Targeting {
+        .flight_unix_s(Some(1_767_225_600), Some(1_782_864_000))
+        .pacing(Pacing::Asap)
+        .frequency_cap(3, 86_400)
+        .targeting(Targeting {
             countries: vec![country("USA"), country("CAN")],
             regions: strings(&["CA", "NY"]),
             device_types: vec![4, 5],
@@ -74,68 +69,54 @@ fn expected() -> CampaignData {
                 start_hour: 6,
                 end_hour: 22,
             }],
-        },
-        creatives: vec![
-            Creative {
-                id: "cr-banner".into(),
-                format: CreativeFormat::Banner,
-                w: 300,
-                h: 250,
-                markup: "<a href=\"https://brand.example/\"><img src=\"https://cdn.brand.example/a.png\" width=\"300\" height=\"250\"></a>".into(),
-                mimes: vec![],
-                duration_s: 0,
-                categories: strings(&["IAB2-1"]),
-                attributes: vec![2],
-                landing_page: "https://brand.example/spring".into(),
-                secure: true,
-            },
-            Creative {
-                id: "cr-video".into(),
-                format: CreativeFormat::Video,
-                w: 640,
-                h: 360,
-                markup: "<VAST version=\"4.2\"></VAST>".into(),
-                mimes: strings(&["video/mp4"]),
-                duration_s: 15,
-                categories: vec![],
-                attributes: vec![],
-                landing_page: "http://brand.example/video".into(),
-                secure: false,
-            },
-        ],
-    };
+        })
+        .creatives(vec![
+            CreativeBuilder::banner("cr-banner", 300, 250)
+                .markup("<a href=\"https://brand.example/\"><img src=\"https://cdn.brand.example/a.png\" width=\"300\" height=\"250\"></a>")
+                .mimes(&[])
+                .duration_s(0)
+                .categories(&["IAB2-1"])
+                .attributes(&[2])
+                .landing_page("https://brand.example/spring")
+                .secure(true)
+                .build(),
+            CreativeBuilder::video("cr-video", 640, 360)
+                .markup("<VAST version=\"4.2\"></VAST>")
+                .mimes(&["video/mp4"])
+                .duration_s(15)
+                .categories(&[])
+                .attributes(&[])
+                .landing_page("http://brand.example/video")
+                .secure(false)
+                .build(),
+        ])
+        .build();
     // Every optional field left out: the defaults an operator gets.
-    let minimal = Campaign {
-        id: "cmp-minimal".into(),
-        advertiser_id: "adv-2".into(),
-        adomain: "other.example".into(),
-        status: CampaignStatus::Active,
-        bid_cpm_micros: 1,
-        currency: Currency::USD,
-        budget: Budget {
+    let minimal = CampaignBuilder::new("cmp-minimal")
+        .advertiser_id("adv-2")
+        .adomain("other.example")
+        .status(CampaignStatus::Active)
+        .bid_cpm_micros(1)
+        .currency(Currency::USD)
+        .budget(Budget {
             total_micros: None,
             daily_micros: None,
             spend_on: SpendOn::Impression,
-        },
-        start_unix_s: None,
-        end_unix_s: None,
-        pacing: Pacing::Even,
-        frequency_caps: vec![],
-        targeting: Targeting::default(),
-        creatives: vec![Creative {
-            id: "n".into(),
-            format: CreativeFormat::Native,
-            w: 0,
-            h: 0,
-            markup: "{\"assets\": []}".into(),
-            mimes: vec![],
-            duration_s: 0,
-            categories: vec![],
-            attributes: vec![],
-            landing_page: "https://other.example".into(),
-            secure: false,
-        }],
-    };
+        })
+        .flight_unix_s(None, None)
+        .pacing(Pacing::Even)
+        .targeting(Targeting::default())
+        .creatives(vec![CreativeBuilder::native("n")
+            .size(0, 0)
+            .markup("{\"assets\": []}")
+            .mimes(&[])
+            .duration_s(0)
+            .categories(&[])
+            .attributes(&[])
+            .landing_page("https://other.example")
+            .secure(false)
+            .build()])
+        .build();
     CampaignData {
         advertisers: vec![
             Advertiser {

@@ -33,8 +33,7 @@ fn check_config_accepts_the_example() {
 
 #[test]
 fn check_config_reports_every_error_with_file_and_field() {
-    let dir = std::env::temp_dir().join(format!("adshard-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = adshard_testkit::temp_dir("config");
     let path = dir.join("bad.toml");
     std::fs::write(
         &path,

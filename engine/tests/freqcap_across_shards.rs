@@ -3,15 +3,15 @@
 //! users still are, and the user is served again when the window rolls over. A capped campaign
 //! does not bid on a request without a user key.
 
-mod common;
-mod delivery_common;
+// The test times the server from outside; the clock rule (engine/clippy.toml) is for engine code.
+#![allow(clippy::disallowed_methods)]
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::TestServer;
-use delivery_common::{
+use adshard_testkit::delivery::{
     auction, campaign, capped, data, impression, request, wait_impressions_counted,
 };
+use adshard_testkit::server::TestServer;
 
 const MAX: u32 = 3;
 /// Short enough to see a roll-over in a test, long enough for the capped phase to fit in one

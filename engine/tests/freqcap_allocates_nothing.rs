@@ -2,14 +2,13 @@
 //! new users, evictions at capacity and counter overflows, allocate nothing afterwards.
 //! Counted with a counting global allocator, per thread so that parallel tests do not mix.
 
-mod alloc_common;
-
 use adshard::campaign::model::FrequencyCap;
 use adshard::freqcap::{user_key_hash, FreqCapStore, COUNTERS_PER_USER_MAX};
-use alloc_common::allocations;
+use adshard_testkit::alloc::allocations;
 
 #[global_allocator]
-static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
+static GLOBAL: adshard_testkit::alloc::CountingAllocator =
+    adshard_testkit::alloc::CountingAllocator;
 
 /// Users the store holds; the run below cycles through many more.
 const USERS_MAX: usize = 1000;

@@ -1,8 +1,6 @@
 //! Keep-alive, pipelining and connection close on a real server over loopback.
 
-mod common;
-
-use common::{post_bytes, TestServer, BANNER_REQUEST};
+use adshard_testkit::server::{post_bytes, TestServer, BANNER_REQUEST};
 
 #[test]
 fn keep_alive_serves_many_requests_on_one_connection() {

@@ -2,11 +2,10 @@
 //! (unknown fields, `ext` of any shape, nulls, integer floors, flexible formats, interstitials
 //! without sizes, the Native object form and older Native versions, exchange-specific codes).
 
-mod openrtb_common;
+use adshard::openrtb::parse_bid_request;
 
 use adshard::adrequest::AdRequest;
-use adshard::openrtb::parse_bid_request;
-use openrtb_common::{banner_request, edited, fixture, native_request_with, FIXTURES};
+use adshard_testkit::openrtb::{banner_request, edited, fixture, native_request_with, FIXTURES};
 use serde_json::{json, Value};
 
 fn assert_accepted(name: &str, body: &[u8]) {

@@ -6,16 +6,15 @@
 //! This file holds a single test so that no other test thread allocates during a measurement
 //! (the counter is per thread anyway).
 
-mod alloc_common;
-mod openrtb_common;
+use adshard::openrtb::{fill_ad_request, parse_bid_request, parse_wire, validate};
 
 use adshard::adrequest::AdRequest;
-use adshard::openrtb::{fill_ad_request, parse_bid_request, parse_wire, validate};
-use alloc_common::allocations_during;
-use openrtb_common::{fixture, FIXTURES};
+use adshard_testkit::alloc::allocations_during;
+use adshard_testkit::openrtb::{fixture, FIXTURES};
 
 #[global_allocator]
-static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
+static GLOBAL: adshard_testkit::alloc::CountingAllocator =
+    adshard_testkit::alloc::CountingAllocator;
 
 #[test]
 fn conversion_allocates_nothing_after_warm_up() {

@@ -1,14 +1,14 @@
 //! The conversion from wire types into `AdRequest`: money in micro-units, sizes, per-impression
 //! lists, context, device, the routing key, and reuse of one `AdRequest` across requests.
 
-mod openrtb_common;
+use adshard::openrtb::{micros_from_f64, parse_bid_request};
 
 use adshard::adrequest::{
     AdRequest, AuctionType, ContextKind, FlexSize, MediaKinds, Size, UserKeySource,
 };
+
 use adshard::currency::Currency;
-use adshard::openrtb::{micros_from_f64, parse_bid_request};
-use openrtb_common::{banner_request, edited, fixture, FIXTURES};
+use adshard_testkit::openrtb::{banner_request, edited, fixture, FIXTURES};
 use serde_json::{json, Value};
 
 fn parsed(body: &[u8]) -> AdRequest {

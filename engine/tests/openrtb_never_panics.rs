@@ -3,11 +3,10 @@
 //! that put an arbitrary JSON value at any place of a valid request (including inside the Native
 //! request string). proptest prints the seed and the minimal failing input on failure.
 
-mod openrtb_common;
+use adshard::openrtb::parse_bid_request;
 
 use adshard::adrequest::AdRequest;
-use adshard::openrtb::parse_bid_request;
-use openrtb_common::{fixture, native_request, FIXTURES};
+use adshard_testkit::openrtb::{fixture, native_request, FIXTURES};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

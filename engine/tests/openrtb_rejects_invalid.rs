@@ -2,11 +2,10 @@
 //! or raw bytes) and the field the 400 must name. One row per rule, so a rule that stops
 //! firing, or starts naming another field, shows up by name.
 
-mod openrtb_common;
+use adshard::openrtb::parse_bid_request;
 
 use adshard::adrequest::{AdRequest, IMPS_MAX};
-use adshard::openrtb::parse_bid_request;
-use openrtb_common::{banner_request, edited, native_request_with};
+use adshard_testkit::openrtb::{banner_request, edited, native_request_with};
 use serde_json::{json, Value};
 
 /// Parses `body` and returns the field of its error, or panics if it was accepted.

@@ -2,14 +2,14 @@
 //! whichever shard accepted the connection: the shard that signed the bid's token is always
 //! the owner. Requests without a key are served where they land.
 
-mod common;
-mod delivery_common;
+// The test times the server from outside; the clock rule (engine/clippy.toml) is for engine code.
+#![allow(clippy::disallowed_methods)]
 
 use adshard::freqcap::{owner_shard, user_key_hash};
 use adshard::server::DEMO_TRACKING_SECRET;
 use adshard::tracking::{TokenScratch, TokenSigner};
-use common::{metric_sum, TestServer};
-use delivery_common::{auction, campaign, data, request};
+use adshard_testkit::delivery::{auction, campaign, data, request};
+use adshard_testkit::server::{metric_sum, TestServer};
 
 const SHARDS: usize = 2;
 

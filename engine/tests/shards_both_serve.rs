@@ -1,9 +1,7 @@
 //! With two shards on a SO_REUSEPORT port, the kernel spreads connections and both shards
 //! serve requests; `/metrics` reports each shard separately.
 
-mod common;
-
-use common::{metric_sum, TestServer};
+use adshard_testkit::server::{metric_sum, TestServer};
 
 #[test]
 fn both_shards_serve_requests() {

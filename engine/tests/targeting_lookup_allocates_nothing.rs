@@ -5,22 +5,20 @@
 //! This file holds a single test so that no other test thread allocates during a measurement
 //! (the counter is per thread anyway).
 
-mod alloc_common;
-mod targeting_common;
-
 use std::ops::ControlFlow;
 
 use adshard::adrequest::{AdRequest, CountryCode};
 use adshard::campaign::{Campaign, CreativeFormat};
 use adshard::targeting::{HourOfWeek, IndexScratch, TargetingIndex};
-use alloc_common::allocations_during;
-use serde_json::json;
-use targeting_common::{
+use adshard_testkit::alloc::allocations_during;
+use adshard_testkit::targeting::{
     banner, base_request, campaign, edit, native, native_request_string, parse, strings, timed,
 };
+use serde_json::json;
 
 #[global_allocator]
-static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
+static GLOBAL: adshard_testkit::alloc::CountingAllocator =
+    adshard_testkit::alloc::CountingAllocator;
 
 /// Campaigns that make every kind of list: dense and sparse, includes and excludes, dayparts,
 /// every creative format.

@@ -6,18 +6,16 @@
 //! match, dayparts, paused campaigns, and creative fit (sizes, flexible sizes, MIME types,
 //! durations, formats).
 
-mod targeting_common;
-
 use std::ops::ControlFlow;
 
 use adshard::adrequest::CountryCode;
 use adshard::campaign::{Campaign, CampaignStatus, CreativeFormat, Daypart};
 use adshard::targeting::{creative_fits, HourOfWeek, IndexScratch, TargetingIndex};
-use serde_json::{json, Value};
-use targeting_common::{
+use adshard_testkit::targeting::{
     banner, base_request, campaign, edit, matching_ids, native, native_request_string, parse,
     strings, targeted, timed,
 };
+use serde_json::{json, Value};
 
 struct Row {
     name: &'static str,

@@ -5,18 +5,17 @@
 //! This file holds a single test so that no other test shares the measurement (the counter is
 //! per thread anyway).
 
-mod alloc_common;
-
 use adshard::currency::Currency;
 use adshard::tracking::dedupe::{DedupeKey, DedupeWindow};
 use adshard::tracking::token::{
     token_from_query, BuyerKind, TokenScratch, TokenSigner, TrackingClaims, TOKEN_CHARS_MAX,
 };
 use adshard::tracking::EventKind;
-use alloc_common::allocations_during;
+use adshard_testkit::alloc::allocations_during;
 
 #[global_allocator]
-static GLOBAL: alloc_common::CountingAllocator = alloc_common::CountingAllocator;
+static GLOBAL: adshard_testkit::alloc::CountingAllocator =
+    adshard_testkit::alloc::CountingAllocator;
 
 const ISSUED_UNIX_S: i64 = 1_700_000_000;
 const TTL_S: u64 = 3_600;

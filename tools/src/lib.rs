@@ -6,7 +6,6 @@
 //!   values generated traffic carries.
 
 pub mod campaigns;
-pub mod mockbidder;
 pub mod pacing_sim;
 pub mod pools;
 pub mod replay;

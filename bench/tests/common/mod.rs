@@ -1,6 +1,8 @@
 //! A small HTTP/1.1 server for the load generator's tests: std threads on loopback, port 0,
 //! one thread per connection, keep-alive, a fixed `{}` answer. It can add a delay to every
-//! request and stall the whole server once, which is what the generator must make visible.
+//! request and stall the whole server once, which is what the generator must make visible. It
+//! stays here rather than in testkit: it stands in for a server under load, which only the
+//! load generator's tests need.
 
 #![allow(dead_code)]
 
@@ -128,13 +130,4 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, requests: &AtomicU64, gate
             return;
         }
     }
-}
-
-/// A fresh directory under the system temp dir for one test's files.
-pub fn temp_dir(test_name: &str) -> std::path::PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("adshard-bench-{test_name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

@@ -486,19 +486,12 @@ mod tests {
     }
 
     fn creative(format: CreativeFormat, markup: &str) -> Creative {
-        Creative {
-            id: "cr".into(),
-            format,
-            w: 300,
-            h: 250,
-            markup: markup.into(),
-            mimes: vec![],
-            duration_s: 0,
-            categories: vec![],
-            attributes: vec![],
-            landing_page: "https://brand.example/landing".into(),
-            secure: true,
-        }
+        crate::campaign::CreativeBuilder::banner("cr", 300, 250)
+            .format(format)
+            .markup(markup)
+            .landing_page("https://brand.example/landing")
+            .secure(true)
+            .build()
     }
 
     #[test]
