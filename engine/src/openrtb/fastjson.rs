@@ -18,15 +18,13 @@
 //! `&str` with a plain index, finds string ends sixteen bytes at a time (`json::scan`), skips
 //! values in one iterative loop without a buffer, and never formats an error.
 //!
-//! The engine drives this reader through `direct`, which fills the wire types without serde's
-//! visitors; the serde `Deserializer` below is the same reader behind serde's interface, kept
-//! for the few field types `direct` reads through serde, and as the second opinion the tests
-//! hold `direct` to.
+//! The engine drives this reader through serde's `Deserializer` interface: the wire types'
+//! `Fill` impls are the one definition of what each field accepts, for this reader and for
+//! serde_json alike.
 //!
 //! The tests at the end of this module check both against serde_json: every corpus body and
 //! fixture, hand-written edge cases, and random mutations of real bodies; whenever the fast path
-//! accepts, serde_json accepts with the same values, and the two forms of the fast path accept
-//! the same bodies into the same values.
+//! accepts, serde_json accepts with the same values.
 
 use std::fmt;
 
@@ -766,7 +764,6 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{Deserializer, DEPTH_MAX};
-    use crate::openrtb::direct::{Direct, DirectObject};
     use crate::openrtb::native::NativeRequest;
     use crate::openrtb::wire::{BidRequest, Fill};
 
@@ -775,17 +772,6 @@ mod tests {
         let mut deserializer = Deserializer::new(body);
         value
             .fill(&mut deserializer)
-            .and_then(|()| deserializer.end())
-            .ok()
-            .map(|()| format!("{value:?}"))
-    }
-
-    /// The fast path as the engine runs it: the wire types filled without serde's visitors.
-    fn direct<'a, T: DirectObject<'a> + std::fmt::Debug>(body: &'a str) -> Option<String> {
-        let mut value = T::default();
-        let mut deserializer = Deserializer::new(body);
-        value
-            .direct(&mut deserializer)
             .and_then(|()| deserializer.end())
             .ok()
             .map(|()| format!("{value:?}"))
@@ -802,20 +788,9 @@ mod tests {
     }
 
     /// The property: the fast path never accepts what serde_json rejects, and never reads a
-    /// value differently; and its two forms (through serde's visitors, and direct) accept the
-    /// same bodies into the same values. Returns whether the fast path accepted.
+    /// value differently. Returns whether the fast path accepted.
     fn agrees(body: &str) -> bool {
         let fast_request = fast::<BidRequest>(body);
-        assert_eq!(
-            direct::<BidRequest>(body),
-            fast_request,
-            "direct and serde fast paths, bid request {body}"
-        );
-        assert_eq!(
-            direct::<NativeRequest>(body),
-            fast::<NativeRequest>(body),
-            "direct and serde fast paths, native request {body}"
-        );
         if let Some(fast_request) = &fast_request {
             assert_eq!(
                 Some(fast_request),

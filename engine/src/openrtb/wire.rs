@@ -52,7 +52,6 @@ use std::ops::Deref;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::direct::{Direct, DirectObject};
 use super::native::NativeRequestField;
 
 /// A JSON string: borrowed from the input when it has no escape sequences, owned otherwise.
@@ -255,26 +254,6 @@ macro_rules! wire_object {
                     }
                 )*
                 map.next_value::<serde::de::IgnoredAny>().map(drop)
-            }
-        }
-
-        impl<'de $(: $lt, $lt)?> crate::openrtb::direct::DirectObject<'de> for $name $(<$lt>)? {
-            #[inline]
-            fn fill_field_direct(
-                &mut self,
-                key_idx: usize,
-                de: &mut crate::openrtb::fastjson::Deserializer<'de>,
-            ) -> Result<(), crate::openrtb::fastjson::Bail> {
-                #[allow(non_camel_case_types)]
-                enum Field {
-                    $($field,)*
-                }
-                $(
-                    if key_idx == Field::$field as usize {
-                        return crate::openrtb::direct::Direct::direct(&mut self.$field, de);
-                    }
-                )*
-                crate::openrtb::direct::skip(de)
             }
         }
 
@@ -962,7 +941,7 @@ pub(crate) struct JsonError {
 /// keeping it off the success path keeps the common case allocation-light; a rejected request
 /// pays for two parses, which is cheap next to the 400 round trip. On error `out` holds part of
 /// the document.
-pub(crate) fn fill_from_slice<'de, T: DirectObject<'de> + Deserialize<'de>>(
+pub(crate) fn fill_from_slice<'de, T: Fill<'de> + Default + Deserialize<'de>>(
     json: &'de [u8],
     out: &mut T,
 ) -> Result<(), JsonError> {
@@ -973,7 +952,7 @@ pub(crate) fn fill_from_slice<'de, T: DirectObject<'de> + Deserialize<'de>>(
     let result = match std::str::from_utf8(json) {
         Ok(text) => {
             let mut fast = super::fastjson::Deserializer::new(text);
-            if out.direct(&mut fast).and_then(|()| fast.end()).is_ok() {
+            if out.fill(&mut fast).and_then(|()| fast.end()).is_ok() {
                 return Ok(());
             }
             // Off the fast path: serde_json reads the body from the start, into a fresh value.
