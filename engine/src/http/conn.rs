@@ -309,7 +309,11 @@ async fn run<H: Handler, S: Recorder>(
         let started = clock::now();
         let request = Request {
             method: head.method,
-            path: range_str(request_bytes_in, head.path),
+            // Only an absolute-form target has an empty path, which means "/".
+            path: match range_str(request_bytes_in, head.path) {
+                "" => "/",
+                path => path,
+            },
             query: range_str(request_bytes_in, head.query),
             body: &request_bytes_in[head.head_bytes..],
             received: started,
