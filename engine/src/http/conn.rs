@@ -350,7 +350,14 @@ async fn run<H: Handler, S: Recorder>(
                 Ok(HeadParse::Partial) => {}
                 Err(error) => break Err(error),
             }
-            if !flush(stream, output, ctx).await {
+            let flushed = if start == end {
+                // Idle while the answers go out: a client that does not read them must not
+                // hold up the new connection that evicts this one.
+                flush_while_idle(stream, output, ctx, busy.slot).await
+            } else {
+                flush(stream, output, ctx).await
+            };
+            if !flushed {
                 return;
             }
             if start == end && ctx.draining.get() {
@@ -586,6 +593,27 @@ async fn read_some(
         Err(e) if e.kind() == ErrorKind::TimedOut => Err(ReadEnd::TimedOut),
         Err(_) => Err(ReadEnd::Closed),
     }
+}
+
+/// Like `flush`, for a connection idle in the table; false also when it is evicted first.
+async fn flush_while_idle<S: Recorder>(
+    stream: &mut TcpStream,
+    output: &mut Vec<u8>,
+    ctx: &ConnectionContext<S>,
+    slot: &ConnectionSlot,
+) -> bool {
+    if output.is_empty() {
+        return true;
+    }
+    let evicted = async {
+        Evicted {
+            table: &ctx.table,
+            slot_idx: slot.slot_idx,
+        }
+        .await;
+        false
+    };
+    futures_lite::future::or(flush(stream, output, ctx), evicted).await
 }
 
 /// Writes what is batched in `output`. False when the connection is gone.
