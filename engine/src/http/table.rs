@@ -228,8 +228,7 @@ mod tests {
         }
     }
 
-    /// Steps on a table of 3, and which slots are evicted after each: a script of
-    /// (what happens, the evicted slots expected afterwards).
+    /// A table of 3 through use, eviction, a request in progress and reuse of freed slots.
     #[test]
     fn the_longest_idle_makes_way_and_busy_ones_never_do() {
         let mut table = ConnectionTable::new(3);
