@@ -1,5 +1,5 @@
 //! The admin listener: `/metrics` in Prometheus text format, gathered from every shard on
-//! demand.
+//! demand, and a `/healthz` that connection pressure on the public port cannot reach.
 //!
 //! It runs in its own small executor, not on a shard, so a scrape never competes with bid
 //! requests for a shard's event loop beyond the snapshot each shard copies. Shards are asked
@@ -65,6 +65,8 @@ pub async fn run(setup: AdminSetup) {
     };
     let queue = executor().create_task_queue(Shares::Static(100), Latency::NotImportant, "admin");
     // Admin connections get the public limits except the count, which a scraper never needs.
+    // At that count an idle connection makes way for a new one, and with none idle the new
+    // one gets a 503: a scrape is never met with a reset.
     let mut limits = config.http.clone();
     limits.connections_per_shard_max = limits.connections_per_shard_max.min(ADMIN_CONNECTIONS_MAX);
     let context = Rc::new(ConnectionContext::new(
@@ -86,7 +88,7 @@ pub async fn run(setup: AdminSetup) {
     accept_task.cancel().await;
 }
 
-/// Scrapers and operators only: a few connections suffice.
+/// Scrapers, operators and liveness checks only: a few connections suffice.
 const ADMIN_CONNECTIONS_MAX: usize = 64;
 
 struct AdminHandler {

@@ -395,6 +395,9 @@ impl Config {
                 format!("must be between 1 and {CONNECTIONS_PER_SHARD_CEILING}"),
             );
         }
+        for (field, reason) in http.problems() {
+            issue(field, reason);
+        }
         self.validate_fanout(&mut issue);
         for (field, reason) in self.overload.problems() {
             issue(field, reason);

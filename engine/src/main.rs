@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use adshard::config::{Config, ConfigError};
 use clap::{Parser, Subcommand};
@@ -130,22 +132,20 @@ fn serve(config: Config, source: &std::path::Path) -> ExitCode {
              events. Set tracking.secret or ADSHARD_TRACKING_SECRET (32+ random bytes) in production."
         );
     }
-    let handle = match adshard::server::start(config) {
+    // The handlers go in before the server starts: shards answer as soon as they are ready,
+    // and a signal sent then must drain, not kill with the default action.
+    let shutdown = Arc::new(AtomicBool::new(false));
+    if let Err(error) = install_signal_handlers(&shutdown) {
+        eprintln!("adshard: cannot install signal handler: {error}");
+        return ExitCode::FAILURE;
+    }
+    let handle = match adshard::server::start_with_shutdown(config, shutdown) {
         Ok(handle) => handle,
         Err(error) => {
             eprintln!("adshard: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let flag = handle.shutdown_flag();
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(error) = signal_hook::flag::register(signal, flag.clone()) {
-            eprintln!("adshard: cannot install signal handler: {error}");
-            handle.shutdown();
-            let _ = handle.join();
-            return ExitCode::FAILURE;
-        }
-    }
     tracing::info!(
         config = %source.display(),
         listen = %handle.listen_addr(),
@@ -161,4 +161,23 @@ fn serve(config: Config, source: &std::path::Path) -> ExitCode {
         eprintln!("adshard: a shard failed");
         ExitCode::FAILURE
     }
+}
+
+/// SIGINT and SIGTERM set `shutdown` (a graceful drain). SIGHUP, whose default action kills
+/// the process without a drain, is caught and logged as ignored until config reload gives it
+/// its meaning; a thread of its own logs it, as a signal handler may not.
+fn install_signal_handlers(shutdown: &Arc<AtomicBool>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(signal, shutdown.clone())?;
+    }
+    let mut hangups = signal_hook::iterator::Signals::new([SIGHUP])?;
+    std::thread::Builder::new()
+        .name("adshard-signals".into())
+        .spawn(move || {
+            for _ in hangups.forever() {
+                tracing::warn!("SIGHUP received and ignored: config reload is not supported yet");
+            }
+        })?;
+    Ok(())
 }

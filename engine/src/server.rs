@@ -168,12 +168,30 @@ pub const SHARDS_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 /// Starts the server and returns once every shard accepts connections (or
 /// [`SHARDS_READY_TIMEOUT`] passed).
 pub fn start(config: Config) -> Result<ServerHandle, StartError> {
+    start_with_shutdown(config, Arc::new(AtomicBool::new(false)))
+}
+
+/// Like [`start`], stopped by `shutdown`, a flag the caller made first: the binary points
+/// its signal handlers at it before any shard accepts, so a signal that arrives as soon as
+/// the server answers finds them installed rather than the default action (which kills).
+pub fn start_with_shutdown(
+    config: Config,
+    shutdown: Arc<AtomicBool>,
+) -> Result<ServerHandle, StartError> {
     let campaigns = load_campaigns(&config)?;
-    start_with(config, campaigns)
+    start_on(config, campaigns, shutdown)
 }
 
 /// Starts the server on campaigns already loaded (tests and tools build their own).
 pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandle, StartError> {
+    start_on(config, campaigns, Arc::new(AtomicBool::new(false)))
+}
+
+fn start_on(
+    config: Config,
+    campaigns: CampaignData,
+    shutdown: Arc<AtomicBool>,
+) -> Result<ServerHandle, StartError> {
     let cpus = shard_cpus(&config)?;
     let (secret, _) = tracking_secret(&config);
     if secret.len() < crate::tracking::SECRET_BYTES_MIN {
@@ -223,7 +241,6 @@ pub fn start_with(config: Config, campaigns: CampaignData) -> Result<ServerHandl
             source,
         })?;
 
-    let shutdown = Arc::new(AtomicBool::new(false));
     let (ready_sender, ready_receiver) = std::sync::mpsc::sync_channel(cpus.len());
     let mut executors = Vec::with_capacity(cpus.len() + 1);
     let mut admin_channels = Vec::with_capacity(cpus.len());

@@ -174,6 +174,9 @@ impl ShardStats {
             connections_open: self.connections.open.get(),
             connection_read_timeouts: self.connections.read_timeouts.get(),
             connection_io_errors: self.connections.io_errors.get(),
+            connections_busy: self.connections.busy.get(),
+            connections_evicted: self.connections.evicted.get(),
+            connection_first_byte_timeouts: self.connections.first_byte_timeouts.get(),
             campaigns: Vec::new(),
             tracking: self.tracking.iter().map(|row| copy(row)).collect(),
             delivery: DeliverySnapshot::default(),
@@ -215,6 +218,9 @@ pub struct StatsSnapshot {
     pub connections_open: u64,
     pub connection_read_timeouts: u64,
     pub connection_io_errors: u64,
+    pub connections_busy: u64,
+    pub connections_evicted: u64,
+    pub connection_first_byte_timeouts: u64,
     /// Campaign id and counters, for campaigns with any activity on this shard.
     pub campaigns: Vec<(String, CampaignCounters)>,
     /// `[event kind][outcome]`.
@@ -398,7 +404,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
         }
     }
     type Sample = fn(&StatsSnapshot) -> u64;
-    let gauges: [(&str, &str, &str, Sample); 20] = [
+    let gauges: [(&str, &str, &str, Sample); 23] = [
         (
             "adshard_connections_accepted_total",
             "counter",
@@ -408,7 +414,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
         (
             "adshard_connections_rejected_total",
             "counter",
-            "Connections closed at once because the shard was at its connection limit.",
+            "Connections refused (503, close) at the connection limit, none idle to make way.",
             |s| s.connections_rejected_at_limit,
         ),
         (
@@ -428,6 +434,24 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
             "counter",
             "Connections that failed mid-request (reset, broken pipe).",
             |s| s.connection_io_errors,
+        ),
+        (
+            "adshard_connections_busy",
+            "gauge",
+            "Connections with a request in progress now (the rest of the open ones are idle).",
+            |s| s.connections_busy,
+        ),
+        (
+            "adshard_connections_evicted_total",
+            "counter",
+            "Idle connections closed at the connection limit to admit a new one.",
+            |s| s.connections_evicted,
+        ),
+        (
+            "adshard_connection_first_byte_timeouts_total",
+            "counter",
+            "New connections closed for sending nothing within first_byte_timeout_ms.",
+            |s| s.connection_first_byte_timeouts,
         ),
         (
             "adshard_budget_refused_total_budget_total",

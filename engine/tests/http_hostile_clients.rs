@@ -188,13 +188,23 @@ fn idle_connection_is_closed_after_idle_timeout() {
 }
 
 #[test]
-fn connections_over_the_shard_limit_are_closed_and_counted() {
+fn connections_over_the_shard_limit_get_503_and_are_counted() {
     let server = TestServer::start(|config| config.http.connections_per_shard_max = 4);
+    // Every connection has a request in progress, so none can make way (an idle one would:
+    // see http_connection_pressure).
     let mut held: Vec<Client> = (0..4).map(|_| server.connect()).collect();
     for client in &mut held {
         assert_eq!(client.get("/healthz").status, 200);
+        client.send(b"GET /healthz HTTP/1.1\r\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.metric_sum("adshard_connections_busy", &[]) < 4 {
+        assert!(Instant::now() < deadline, "four requests in progress");
+        std::thread::sleep(Duration::from_millis(5));
     }
     let mut extra = server.connect();
+    let refused = extra.read_response().expect("a 503, not a silent close");
+    assert_eq!(refused.status, 503);
     assert!(extra.closed_within(Duration::from_secs(2)));
     assert_eq!(
         server.metric_sum("adshard_connections_rejected_total", &[]),

@@ -63,11 +63,18 @@ impl Endpoint {
 #[derive(Debug, Default)]
 pub struct ConnectionStats {
     pub accepted: Cell<u64>,
-    /// Closed at once because the shard was at `connections_per_shard_max`.
+    /// Refused (503 and close) at `connections_per_shard_max` because every connection had a
+    /// request in progress, so none could make way.
     pub rejected_at_limit: Cell<u64>,
+    /// Idle connections closed at `connections_per_shard_max` to admit a new one.
+    pub evicted: Cell<u64>,
     pub open: Cell<u64>,
+    /// Open connections with a request in progress (partly read or being answered).
+    pub busy: Cell<u64>,
     /// Closed because a client was too slow sending a head or body.
     pub read_timeouts: Cell<u64>,
+    /// Closed because a new connection sent nothing within `first_byte_timeout_ms`.
+    pub first_byte_timeouts: Cell<u64>,
     /// Closed because the peer reset or the socket failed mid-request.
     pub io_errors: Cell<u64>,
 }

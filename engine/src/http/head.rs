@@ -36,7 +36,8 @@ impl Method {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestHead<'a> {
     pub method: Method,
-    /// Path without the query string.
+    /// Path without the query string, from an origin- or absolute-form target; empty only for
+    /// an absolute-form target without a path, which means `/`.
     pub path: &'a str,
     /// Query string without the `?`, empty when absent.
     pub query: &'a str,
@@ -175,10 +176,7 @@ pub fn parse_head(
     if content_length > body_bytes_max {
         return Err(HeadError::BodyTooLarge);
     }
-    let (path, query) = match target.split_once('?') {
-        Some((path, query)) => (path, query),
-        None => (target, ""),
-    };
+    let (path, query) = split_target(target)?;
     Ok(HeadParse::Complete {
         head: RequestHead {
             method: Method::from_bytes(method),
@@ -190,6 +188,40 @@ pub fn parse_head(
         },
         expect_continue,
     })
+}
+
+/// The path and query of a request target (RFC 9112 §3.2). Origin form (`/path?query`) is
+/// what clients send a server; absolute form (`http://host/path?query`) is what they send a
+/// proxy, and a server must accept it too (§3.2.2): its path is the URI's path, its authority
+/// is ignored like the Host header (we serve one site). An empty path is returned empty and
+/// means `/` (RFC 9110 §4.2.3); the connection loop maps it. Authority form (CONNECT's),
+/// asterisk form (OPTIONS's), other schemes, an empty host and userinfo (RFC 9110 §4.2.4: a
+/// recipient treats it as an error) are malformed: 400.
+fn split_target(target: &str) -> Result<(&str, &str), HeadError> {
+    let origin = if target.starts_with('/') {
+        target
+    } else {
+        let rest = strip_prefix_ignore_case(target, "http://")
+            .or_else(|| strip_prefix_ignore_case(target, "https://"))
+            .ok_or(HeadError::Malformed)?;
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        if authority.is_empty() || authority.contains('@') {
+            return Err(HeadError::Malformed);
+        }
+        &rest[authority_end..]
+    };
+    Ok(match origin.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (origin, ""),
+    })
+}
+
+/// `text` without `prefix`, compared ASCII-case-insensitively (URI schemes are, RFC 3986 §3.1).
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
 }
 
 /// Digits of a request's Content-Length: a body we would read is far below 10^12 bytes, so a
@@ -240,6 +272,49 @@ mod tests {
         assert_eq!(head.query, "x=1");
         assert_eq!(head.content_length, 12);
         assert!(head.keep_alive);
+    }
+
+    #[test]
+    fn request_targets_in_origin_and_absolute_form() {
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            ("/openrtb2/auction", Some(("/openrtb2/auction", ""))),
+            ("/imp?t=abc&p=1", Some(("/imp", "t=abc&p=1"))),
+            ("/?", Some(("/", ""))),
+            (
+                "http://ads.example/openrtb2/auction",
+                Some(("/openrtb2/auction", "")),
+            ),
+            (
+                "https://ads.example:8443/imp?t=abc",
+                Some(("/imp", "t=abc")),
+            ),
+            ("HTTPS://Ads.Example/imp?t=a?b", Some(("/imp", "t=a?b"))),
+            ("http://10.0.0.1:80/healthz", Some(("/healthz", ""))),
+            ("http://[::1]:8080/healthz?x", Some(("/healthz", "x"))),
+            ("http://ads.example", Some(("", ""))),
+            ("http://ads.example?x=1", Some(("", "x=1"))),
+            ("ads.example:443", None),
+            ("openrtb2/auction", None),
+            ("*", None),
+            ("ftp://ads.example/x", None),
+            ("http:/ads.example/x", None),
+            ("http:///openrtb2/auction", None),
+            ("http://?x=1", None),
+            ("http://user:pw@ads.example/imp", None),
+            ("http", None),
+        ];
+        for (target, expected) in cases {
+            let head = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+            let got = match parse(head.as_bytes()) {
+                Ok(HeadParse::Complete { head, .. }) => Some((head.path, head.query)),
+                Ok(HeadParse::Partial) => panic!("{target}: partial"),
+                Err(error) => {
+                    assert_eq!(error, HeadError::Malformed, "{target}");
+                    None
+                }
+            };
+            assert_eq!(got, *expected, "{target}");
+        }
     }
 
     #[test]

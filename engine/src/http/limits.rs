@@ -21,6 +21,10 @@ pub struct HttpLimits {
     pub body_bytes_max: usize,
     /// How long a keep-alive connection may sit idle between requests.
     pub idle_timeout_ms: u64,
+    /// How long a new connection may stay silent before its first byte. Exchanges and load
+    /// balancers write as soon as they connect; a connection that sends nothing holds a slot
+    /// for nothing, so it gets seconds, not the idle timeout.
+    pub first_byte_timeout_ms: u64,
     /// How long a client has, from its first byte, to send the whole request head; a slow
     /// client is closed rather than holding a connection slot forever.
     pub header_timeout_ms: u64,
@@ -39,6 +43,7 @@ impl Default for HttpLimits {
             headers_count_max: 64,
             body_bytes_max: 64 * 1024,
             idle_timeout_ms: 60_000,
+            first_byte_timeout_ms: 3_000,
             header_timeout_ms: 5_000,
             body_timeout_ms: 5_000,
             write_timeout_ms: 5_000,
@@ -53,10 +58,29 @@ pub const HEADER_BYTES_CEILING: usize = 1024 * 1024;
 pub const HEADERS_COUNT_CEILING: usize = 1024;
 pub const BODY_BYTES_CEILING: usize = 16 * 1024 * 1024;
 pub const CONNECTIONS_PER_SHARD_CEILING: usize = 1_000_000;
+/// Longer, and a silent connection holds its slot about as long as an idle keep-alive one.
+pub const FIRST_BYTE_TIMEOUT_MS_CEILING: u64 = 30_000;
+
+impl HttpLimits {
+    /// What is wrong with the limits that only `http` knows how to judge, as (field, reason).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if !(1..=FIRST_BYTE_TIMEOUT_MS_CEILING).contains(&self.first_byte_timeout_ms) {
+            problems.push((
+                "http.first_byte_timeout_ms",
+                format!("must be between 1 and {FIRST_BYTE_TIMEOUT_MS_CEILING}"),
+            ));
+        }
+        problems
+    }
+}
 
 impl HttpLimits {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
+    }
+    pub fn first_byte_timeout(&self) -> Duration {
+        Duration::from_millis(self.first_byte_timeout_ms)
     }
     pub fn header_timeout(&self) -> Duration {
         Duration::from_millis(self.header_timeout_ms)
@@ -66,5 +90,36 @@ impl HttpLimits {
     }
     pub fn write_timeout(&self) -> Duration {
         Duration::from_millis(self.write_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_byte_timeout_is_checked_against_its_ceiling() {
+        let cases: &[(u64, bool)] = &[
+            (0, false),
+            (1, true),
+            (3_000, true),
+            (FIRST_BYTE_TIMEOUT_MS_CEILING, true),
+            (FIRST_BYTE_TIMEOUT_MS_CEILING + 1, false),
+        ];
+        for (first_byte_timeout_ms, valid) in cases {
+            let limits = HttpLimits {
+                first_byte_timeout_ms: *first_byte_timeout_ms,
+                ..HttpLimits::default()
+            };
+            let problems = limits.problems();
+            assert_eq!(
+                problems.is_empty(),
+                *valid,
+                "{first_byte_timeout_ms}: {problems:?}"
+            );
+            if !valid {
+                assert_eq!(problems[0].0, "http.first_byte_timeout_ms");
+            }
+        }
     }
 }

@@ -12,15 +12,19 @@ pub mod conn;
 mod counters;
 pub mod head;
 mod limits;
+mod table;
 
 use std::future::Future;
 
-pub use conn::{serve_connection, ConnectionContext};
+pub use conn::{
+    refuse_connection, serve_connection, ConnectionContext, ConnectionSlot, RefusalPermit,
+    REFUSALS_IN_FLIGHT_MAX,
+};
 pub use counters::{ConnectionStats, Endpoint, Recorder};
 pub use head::{parse_head, HeadError, HeadParse, Method, RequestHead};
 pub use limits::{
-    HttpLimits, BODY_BYTES_CEILING, CONNECTIONS_PER_SHARD_CEILING, HEADERS_COUNT_CEILING,
-    HEADER_BYTES_CEILING,
+    HttpLimits, BODY_BYTES_CEILING, CONNECTIONS_PER_SHARD_CEILING, FIRST_BYTE_TIMEOUT_MS_CEILING,
+    HEADERS_COUNT_CEILING, HEADER_BYTES_CEILING,
 };
 
 use crate::json::write_json_string;

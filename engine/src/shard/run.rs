@@ -20,7 +20,7 @@ use crate::catalog::Catalog;
 use crate::clock;
 use crate::config::Config;
 use crate::currency::CurrencyTable;
-use crate::http::{serve_connection, ConnectionContext, Handler};
+use crate::http::{refuse_connection, serve_connection, ConnectionContext, Handler};
 use crate::stats::{ShardStats, StatsSnapshot};
 use crate::tracking::TokenSigner;
 
@@ -361,7 +361,10 @@ async fn drain(context: &ConnectionContext<ShardStats>, shard_idx: usize, drain_
     }
 }
 
-/// Accepts connections and spawns one task per connection, up to the shard's limit.
+/// Accepts connections and spawns one task per connection, up to the listener's limit. At the
+/// limit a new connection takes the place of the one idle longest (`ConnectionContext::admit`
+/// waits for it to close); when every connection has a request in progress, it gets a 503
+/// and is closed.
 pub async fn accept_loop<H: Handler + 'static>(
     listener: TcpListener,
     context: Rc<ConnectionContext<ShardStats>>,
@@ -378,16 +381,20 @@ pub async fn accept_loop<H: Handler + 'static>(
                 continue;
             }
         };
-        let open = usize::try_from(connection_stats.open.get()).unwrap_or(usize::MAX);
-        if open >= context.limits.connections_per_shard_max {
+        let Some(slot) = context.admit().await else {
             crate::stats::bump(&connection_stats.rejected_at_limit);
-            drop(stream);
+            if let Some(permit) = context.refusal_permit() {
+                let refusal = refuse_connection(stream, permit);
+                if let Ok(task) = spawn_local_into(refusal, queue) {
+                    task.detach();
+                }
+            }
             continue;
-        }
+        };
         let context = context.clone();
         let handler = handler.clone();
         let spawned = spawn_local_into(
-            async move { serve_connection(stream, &context, &*handler).await },
+            async move { serve_connection(stream, &context, &*handler, slot).await },
             queue,
         );
         match spawned {
