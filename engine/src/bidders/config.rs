@@ -15,6 +15,19 @@ pub const BIDDERS_MAX: usize = 16;
 /// served by fewer, busier connections, and each costs a file descriptor and buffers.
 pub const BIDDER_CONNECTIONS_CEILING: usize = 1024;
 
+/// Highest `price_cpm_max` a configuration may set (global or per bidder): the highest floor a
+/// request may carry. Above it the cap would never bind, since
+/// [`PRICE_MICROS_MAX`](super::response::PRICE_MICROS_MAX) already refuses such prices.
+pub const PRICE_CPM_CEILING: f64 = crate::adrequest::BIDFLOOR_MAX;
+
+/// Default `fanout.price_cpm_max`: 1000 (USD with the default base currency) per thousand
+/// impressions, a dollar an impression. The dearest real inventory (premium video, private
+/// deals) clears at tens to a few hundred per thousand, so this stops a bidder's typo (a
+/// price in cents or micro-units, 999999) from winning without ever refusing a real bid.
+pub const PRICE_CPM_MAX_DEFAULT: f64 = 1000.0;
+
+const _: () = assert!(PRICE_CPM_MAX_DEFAULT > 0.0 && PRICE_CPM_MAX_DEFAULT <= PRICE_CPM_CEILING);
+
 /// One external bidder (DSP) asked over OpenRTB.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +50,10 @@ pub struct BidderConfig {
     pub media: Vec<String>,
     /// Off: configured but never asked.
     pub enabled: bool,
+    /// Highest price accepted from this bidder, per thousand impressions in the base currency
+    /// (`currency.base`); a bid above it is dropped and counted (`price_above_max`). Absent:
+    /// `fanout.price_cpm_max`.
+    pub price_cpm_max: Option<f64>,
 }
 
 impl Default for BidderConfig {
@@ -55,6 +72,7 @@ impl Default for BidderConfig {
                 "native".into(),
             ],
             enabled: true,
+            price_cpm_max: None,
         }
     }
 }
@@ -83,6 +101,9 @@ pub struct FanoutConfig {
     /// Skip a bidder in contexts where it has learned to seldom bid (with an exploration
     /// share).
     pub traffic_shaping: bool,
+    /// Highest price accepted from a bidder that sets no `price_cpm_max` of its own, per
+    /// thousand impressions in the base currency (`currency.base`).
+    pub price_cpm_max: f64,
 }
 
 impl Default for FanoutConfig {
@@ -95,6 +116,82 @@ impl Default for FanoutConfig {
             response_bytes_max: 256 * 1024,
             health_throttling: true,
             traffic_shaping: true,
+            price_cpm_max: PRICE_CPM_MAX_DEFAULT,
         }
+    }
+}
+
+impl BidderConfig {
+    /// This bidder's price cap in CPM of the base currency: its own, else the fan-out's.
+    pub fn price_cpm_max(&self, fanout: &FanoutConfig) -> f64 {
+        self.price_cpm_max.unwrap_or(fanout.price_cpm_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    /// The fields `check-config` reports for `toml`, or none when it loads.
+    fn issues(toml: &str) -> Vec<String> {
+        match Config::parse(toml, Path::new("a.toml")) {
+            Ok(_) => Vec::new(),
+            Err(error) => error
+                .issues
+                .iter()
+                .map(|issue| format!("{}: {}", issue.field, issue.reason))
+                .collect(),
+        }
+    }
+
+    const BIDDER: &str = "[[bidders]]\nname = \"a\"\nendpoint = \"http://127.0.0.1:7001/b\"\n";
+
+    #[test]
+    fn price_caps_are_checked() {
+        let cap = "must be above 0 and at most 1000000 (CPM in currency.base)";
+        for (toml, expected) in [
+            ("[fanout]\nprice_cpm_max = 2.5\n".to_owned(), vec![]),
+            ("[fanout]\nprice_cpm_max = 20\n".to_owned(), vec![]),
+            (
+                "[fanout]\nprice_cpm_max = 0.0\n".to_owned(),
+                vec![format!("fanout.price_cpm_max: {cap}")],
+            ),
+            (
+                "[fanout]\nprice_cpm_max = nan\n".to_owned(),
+                vec![format!("fanout.price_cpm_max: {cap}")],
+            ),
+            (
+                "[fanout]\nprice_cpm_max = 1000000.5\n".to_owned(),
+                vec![format!("fanout.price_cpm_max: {cap}")],
+            ),
+            (format!("{BIDDER}price_cpm_max = 40.0\n"), vec![]),
+            (
+                format!("{BIDDER}price_cpm_max = -1.0\n"),
+                vec![format!("bidders[0].price_cpm_max: {cap}")],
+            ),
+        ] {
+            assert_eq!(issues(&toml), expected, "{toml}");
+        }
+    }
+
+    #[test]
+    fn a_bidder_without_a_cap_takes_the_fanout_one() {
+        let config = Config::parse(
+            &format!("[fanout]\nprice_cpm_max = 300.0\n{BIDDER}[[bidders]]\nname = \"b\"\nendpoint = \"http://127.0.0.1:7002/b\"\nprice_cpm_max = 5.0\n"),
+            Path::new("a.toml"),
+        )
+        .expect("valid");
+        let caps: Vec<f64> = config
+            .bidders
+            .iter()
+            .map(|bidder| bidder.price_cpm_max(&config.fanout))
+            .collect();
+        assert_eq!(caps, [300.0, 5.0]);
+        assert_eq!(
+            Config::default().fanout.price_cpm_max,
+            super::PRICE_CPM_MAX_DEFAULT
+        );
     }
 }
