@@ -93,7 +93,9 @@ pub struct FanoutConfig {
     pub network_buffer_ms: u64,
     /// A bidder given less than this is not asked: it could not answer in time.
     pub bidder_time_min_ms: u64,
-    /// Largest bid response read from a bidder; a longer one is dropped and counted.
+    /// Largest bid response read from a bidder; a longer one is dropped and counted. For a
+    /// chunked answer, the decoded body (its encoded bytes are bounded by
+    /// `http::chunked::encoded_bytes_max` of this).
     pub response_bytes_max: usize,
     /// Send fewer requests to a bidder whose recent exchanges failed or timed out (never fewer
     /// than an exploration share; see `bidders::shaping`).

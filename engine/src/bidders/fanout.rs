@@ -79,6 +79,8 @@ pub struct BidderCounters {
     pub errors: [u64; ERROR_LABELS.len()],
     /// Dropped bids by reason.
     pub rejected: RejectCounts,
+    /// Answers framed with `Transfer-Encoding: chunked` and decoded whole (from the pool).
+    pub chunked_responses: u64,
     /// Sum and count of the time from send to answer of exchanges that got one, in microseconds.
     pub latency_us_sum: u64,
     pub latency_count: u64,
@@ -100,6 +102,7 @@ impl BidderCounters {
             *mine += theirs;
         }
         self.rejected.merge(&other.rejected);
+        self.chunked_responses += other.chunked_responses;
         self.latency_us_sum += other.latency_us_sum;
         self.latency_count += other.latency_count;
     }
@@ -209,7 +212,11 @@ impl Fanout {
     pub fn counters(&self) -> Vec<(String, BidderCounters)> {
         self.bidders
             .iter()
-            .map(|bidder| (bidder.name.clone(), bidder.counters.borrow().clone()))
+            .map(|bidder| {
+                let mut counters = bidder.counters.borrow().clone();
+                counters.chunked_responses = bidder.pool.counters().chunked_responses;
+                (bidder.name.clone(), counters)
+            })
             .collect()
     }
 
