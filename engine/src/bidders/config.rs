@@ -132,68 +132,20 @@ impl BidderConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use crate::config::Config;
-
-    /// The fields `check-config` reports for `toml`, or none when it loads.
-    fn issues(toml: &str) -> Vec<String> {
-        match Config::parse(toml, Path::new("a.toml")) {
-            Ok(_) => Vec::new(),
-            Err(error) => error
-                .issues
-                .iter()
-                .map(|issue| format!("{}: {}", issue.field, issue.reason))
-                .collect(),
-        }
-    }
-
-    const BIDDER: &str = "[[bidders]]\nname = \"a\"\nendpoint = \"http://127.0.0.1:7001/b\"\n";
-
-    #[test]
-    fn price_caps_are_checked() {
-        let cap = "must be above 0 and at most 1000000 (CPM in currency.base)";
-        for (toml, expected) in [
-            ("[fanout]\nprice_cpm_max = 2.5\n".to_owned(), vec![]),
-            ("[fanout]\nprice_cpm_max = 20\n".to_owned(), vec![]),
-            (
-                "[fanout]\nprice_cpm_max = 0.0\n".to_owned(),
-                vec![format!("fanout.price_cpm_max: {cap}")],
-            ),
-            (
-                "[fanout]\nprice_cpm_max = nan\n".to_owned(),
-                vec![format!("fanout.price_cpm_max: {cap}")],
-            ),
-            (
-                "[fanout]\nprice_cpm_max = 1000000.5\n".to_owned(),
-                vec![format!("fanout.price_cpm_max: {cap}")],
-            ),
-            (format!("{BIDDER}price_cpm_max = 40.0\n"), vec![]),
-            (
-                format!("{BIDDER}price_cpm_max = -1.0\n"),
-                vec![format!("bidders[0].price_cpm_max: {cap}")],
-            ),
-        ] {
-            assert_eq!(issues(&toml), expected, "{toml}");
-        }
-    }
+    use super::*;
 
     #[test]
     fn a_bidder_without_a_cap_takes_the_fanout_one() {
-        let config = Config::parse(
-            &format!("[fanout]\nprice_cpm_max = 300.0\n{BIDDER}[[bidders]]\nname = \"b\"\nendpoint = \"http://127.0.0.1:7002/b\"\nprice_cpm_max = 5.0\n"),
-            Path::new("a.toml"),
-        )
-        .expect("valid");
-        let caps: Vec<f64> = config
-            .bidders
-            .iter()
-            .map(|bidder| bidder.price_cpm_max(&config.fanout))
-            .collect();
-        assert_eq!(caps, [300.0, 5.0]);
-        assert_eq!(
-            Config::default().fanout.price_cpm_max,
-            super::PRICE_CPM_MAX_DEFAULT
-        );
+        let fanout = FanoutConfig {
+            price_cpm_max: 300.0,
+            ..FanoutConfig::default()
+        };
+        let own = BidderConfig {
+            price_cpm_max: Some(5.0),
+            ..BidderConfig::default()
+        };
+        assert_eq!(BidderConfig::default().price_cpm_max(&fanout), 300.0);
+        assert_eq!(own.price_cpm_max(&fanout), 5.0);
+        assert_eq!(FanoutConfig::default().price_cpm_max, PRICE_CPM_MAX_DEFAULT);
     }
 }
