@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::auction::AuctionConfig;
-use crate::bidders::{BidderConfig, FanoutConfig, BIDDERS_MAX, BIDDER_CONNECTIONS_CEILING};
+use crate::bidders::{
+    BidderConfig, FanoutConfig, BIDDERS_MAX, BIDDER_CONNECTIONS_CEILING, PRICE_CPM_CEILING,
+};
 use crate::currency::{Currency, CurrencyConfig};
 use crate::http::{
     HttpLimits, BODY_BYTES_CEILING, CONNECTIONS_PER_SHARD_CEILING, HEADERS_COUNT_CEILING,
@@ -434,6 +436,9 @@ impl Config {
                 "must be between 1024 and 16777216".into(),
             );
         }
+        if let Some(reason) = price_cpm_max_problem(fanout.price_cpm_max) {
+            issue("fanout.price_cpm_max", reason);
+        }
         if self.bidders.len() > BIDDERS_MAX {
             issue(
                 "bidders",
@@ -489,8 +494,22 @@ impl Config {
                     );
                 }
             }
+            if let Some(reason) = bidder.price_cpm_max.and_then(price_cpm_max_problem) {
+                issue(&field("price_cpm_max"), reason);
+            }
         }
     }
+}
+
+/// Why a bidder price cap (CPM in the base currency) cannot be used, if it cannot.
+fn price_cpm_max_problem(price_cpm_max: f64) -> Option<String> {
+    // NaN fails the range check too.
+    if (price_cpm_max > 0.0) && price_cpm_max <= PRICE_CPM_CEILING {
+        return None;
+    }
+    Some(format!(
+        "must be above 0 and at most {PRICE_CPM_CEILING} (CPM in currency.base)"
+    ))
 }
 
 /// Parses a CPU list as the kernel writes them: "3", "2-5", "0,2-3". Empty means "all online".

@@ -696,7 +696,7 @@ fn render_bidders(snapshots: &[StatsSnapshot], out: &mut String) {
         return;
     }
     type Counter = (&'static str, &'static str, fn(&BidderCounters) -> u64);
-    let counters: [Counter; 11] = [
+    let counters: [Counter; 12] = [
         (
             "adshard_bidder_requests_total",
             "Bid requests sent to the bidder.",
@@ -751,6 +751,11 @@ fn render_bidders(snapshots: &[StatsSnapshot], out: &mut String) {
             "adshard_bidder_timeouts_total",
             "Exchanges with no full answer by the deadline (late bids dropped).",
             |c| c.timeouts(),
+        ),
+        (
+            "adshard_bidder_chunked_responses_total",
+            "Answers framed with Transfer-Encoding: chunked and decoded whole.",
+            |c| c.chunked_responses,
         ),
     ];
     for (name, help, value) in counters {

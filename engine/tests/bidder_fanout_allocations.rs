@@ -1,7 +1,8 @@
 //! Heap allocations per request on the auction path when an external bidder is asked: the
 //! fan-out (outbound request, pooled connection, deadline timer, answer, validation, merge,
 //! macro substitution), counted on the shard's thread after warm-up with a counting global
-//! allocator. A scripted bidder on its own thread answers every request with one bid.
+//! allocator. A scripted bidder on its own thread answers every request with one bid, framed
+//! by Content-Length or, in the second test, chunked (decoding adds no allocation).
 //!
 //! The figure is printed (`cargo test --test bidder_fanout_allocations -- --nocapture`) and
 //! bounded so a regression fails the build. With `ADSHARD_ALLOC_SITES=1` the test also
@@ -48,20 +49,42 @@ const MEASURED_REQUESTS: u64 = 1000;
 /// fails the build if the count grows.
 const ALLOCATIONS_PER_REQUEST_MAX: f64 = 16.0;
 
-/// A keep-alive bidder on a loopback port answering every POST with [`BID_RESPONSE`].
-fn scripted_bidder() -> String {
+/// A keep-alive bidder on a loopback port answering every POST with [`BID_RESPONSE`],
+/// chunked when `chunked`.
+fn scripted_bidder(chunked: bool) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("address");
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { return };
-            std::thread::spawn(move || serve(stream));
+            std::thread::spawn(move || serve(stream, chunked));
         }
     });
     format!("http://{addr}/bid")
 }
 
-fn serve(stream: TcpStream) {
+/// The framed answer: with a Content-Length, or in 64-byte chunks with a trailer.
+fn framed_answer(chunked: bool) -> String {
+    if !chunked {
+        return format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+            BID_RESPONSE.len(),
+            BID_RESPONSE
+        );
+    }
+    let mut answer =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_owned();
+    for chunk in BID_RESPONSE.as_bytes().chunks(64) {
+        answer.push_str(&format!("{:x}\r\n", chunk.len()));
+        answer.push_str(std::str::from_utf8(chunk).expect("ASCII"));
+        answer.push_str("\r\n");
+    }
+    answer.push_str("0\r\nX-Trailer: 1\r\n\r\n");
+    answer
+}
+
+fn serve(stream: TcpStream, chunked: bool) {
     let _ = stream.set_nodelay(true);
     let mut writer = stream.try_clone().expect("clone");
     let mut reader = BufReader::new(stream);
@@ -86,12 +109,7 @@ fn serve(stream: TcpStream) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let answer = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
-            BID_RESPONSE.len(),
-            BID_RESPONSE
-        );
-        if writer.write_all(answer.as_bytes()).is_err() {
+        if writer.write_all(framed_answer(chunked).as_bytes()).is_err() {
             return;
         }
     }
@@ -116,7 +134,16 @@ async fn handle_times(
 
 #[test]
 fn fanout_allocations_per_request() {
-    let endpoint = scripted_bidder();
+    check_allocations_per_request(false);
+}
+
+#[test]
+fn fanout_allocations_per_request_chunked() {
+    check_allocations_per_request(true);
+}
+
+fn check_allocations_per_request(chunked: bool) {
+    let endpoint = scripted_bidder(chunked);
     let executor = glommio::LocalExecutorBuilder::default()
         .io_memory(128 * 1024)
         .make()
@@ -178,7 +205,8 @@ fn fanout_allocations_per_request() {
         );
         measured as f64 / MEASURED_REQUESTS as f64
     });
-    println!("fan-out to one bidder: {per_request:.2} heap allocations per request");
+    let framing = if chunked { "chunked" } else { "content-length" };
+    println!("fan-out to one bidder ({framing}): {per_request:.2} heap allocations per request");
     assert!(
         per_request <= ALLOCATIONS_PER_REQUEST_MAX,
         "{per_request} allocations per request, bound {ALLOCATIONS_PER_REQUEST_MAX}"

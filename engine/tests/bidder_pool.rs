@@ -370,9 +370,11 @@ fn unusable_answers_are_errors_and_close() {
             },
         ),
         (
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
                 .to_vec(),
-            BidderError::BadResponse { reason: "chunked" },
+            BidderError::BadResponse {
+                reason: "transfer-encoding",
+            },
         ),
         (
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{}".to_vec(),
@@ -396,6 +398,32 @@ fn unusable_answers_are_errors_and_close() {
         (
             b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"short\":1}".to_vec(),
             BidderError::Closed,
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\nTransfer-Encoding: chunked\r\n\r\n\
+              5\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+            BidderError::BadResponse {
+                reason: "content-length with transfer-encoding",
+            },
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\nhello\r\n0\r\n\r\n"
+                .to_vec(),
+            BidderError::BadResponse {
+                reason: "bad chunk size",
+            },
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello0\r\n\r\n".to_vec(),
+            BidderError::BadResponse {
+                reason: "chunk missing crlf",
+            },
+        ),
+        // Over `response_bytes_max` (1000) decoded, refused at the size line.
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e9\r\n".to_vec(),
+            BidderError::TooLarge { bytes_max: 1000 },
         ),
     ];
     let answers: Vec<Vec<u8>> = cases.iter().map(|(answer, _)| answer.clone()).collect();
@@ -748,5 +776,126 @@ fn a_waiter_that_gives_up_does_not_hold_up_the_next() {
         assert_eq!(third, Ok(200));
         assert_eq!(c, ANSWER);
         assert_eq!(pool.counters().connects, 1);
+    });
+}
+
+/// `body` chunked in pieces of `chunk_bytes`, with an extension and a trailer.
+fn chunked_answer(body: &[u8], chunk_bytes: usize) -> Vec<u8> {
+    let mut answer =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    for chunk in body.chunks(chunk_bytes) {
+        answer.extend_from_slice(format!("{:X};n=1\r\n", chunk.len()).as_bytes());
+        answer.extend_from_slice(chunk);
+        answer.extend_from_slice(b"\r\n");
+    }
+    answer.extend_from_slice(b"0\r\nX-Trailer: t\r\n\r\n");
+    answer
+}
+
+#[test]
+fn chunked_answer_is_decoded_and_keeps_the_connection() {
+    // A body several times the connection's 8 KiB read buffer, in odd-sized chunks, written
+    // in pieces of 1000 bytes with a flush between: chunk boundaries fall anywhere in a read.
+    let large: Vec<u8> = (0..40_000).map(|i| b'a' + (i % 26) as u8).collect();
+    let answers = [chunked_answer(ANSWER, 5), chunked_answer(&large, 777)];
+    let addr = bidder(move |_, mut stream| {
+        let mut turn = 0;
+        while let Some(_request) = read_request(&mut stream) {
+            for piece in answers[turn % 2].chunks(1000) {
+                stream.write_all(piece).unwrap();
+                stream.flush().unwrap();
+            }
+            turn += 1;
+        }
+    });
+    run(async move {
+        let pool = pool(
+            addr,
+            PoolSettings {
+                response_bytes_max: 64 * 1024,
+                ..settings(2)
+            },
+        );
+        let mut answer = Vec::new();
+        for turn in 0..4 {
+            let status = pool.post(BODY, "2.6", within(GENEROUS), &mut answer).await;
+            assert_eq!(status, Ok(200), "turn {turn}");
+            let expected: &[u8] = if turn % 2 == 0 { ANSWER } else { &large };
+            assert!(answer == expected, "turn {turn}: {} bytes", answer.len());
+        }
+        let counters = pool.counters();
+        assert_eq!((counters.connects, counters.reused), (1, 3));
+        assert_eq!(counters.chunked_responses, 4);
+        assert_eq!((pool.open(), pool.idle()), (1, 1));
+    });
+}
+
+#[test]
+fn chunked_answer_with_bytes_after_it_is_not_reused() {
+    let addr = bidder(move |_, mut stream| {
+        while let Some(_request) = read_request(&mut stream) {
+            let mut answer = chunked_answer(ANSWER, 8);
+            answer.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+            stream.write_all(&answer).unwrap();
+        }
+    });
+    run(async move {
+        let pool = pool(addr, settings(2));
+        let mut answer = Vec::new();
+        let status = pool.post(BODY, "2.6", within(GENEROUS), &mut answer).await;
+        assert_eq!(status, Ok(200));
+        assert_eq!(answer, ANSWER);
+        assert_eq!((pool.open(), pool.idle()), (0, 0));
+        assert_eq!(pool.counters().closed_not_reusable, 1);
+    });
+}
+
+#[test]
+fn trickled_chunked_answer_times_out_at_the_deadline() {
+    let (release, released) = gate();
+    let addr = bidder(move |_, mut stream| {
+        read_request(&mut stream).unwrap();
+        let answer = chunked_answer(ANSWER, 4);
+        // Head and the first chunks at once, the rest only after the client gave up.
+        stream.write_all(&answer[..answer.len() / 2]).unwrap();
+        released.lock().unwrap().recv().unwrap();
+        let _ = stream.write_all(&answer[answer.len() / 2..]);
+    });
+    run(async move {
+        let pool = pool(addr, settings(1));
+        let mut answer = Vec::new();
+        let deadline_after = Duration::from_millis(40);
+        let started = Instant::now();
+        let error = pool
+            .post(BODY, "2.6", started + deadline_after, &mut answer)
+            .await
+            .unwrap_err();
+        let elapsed = started.elapsed();
+        assert!(matches!(error, BidderError::Timeout { .. }), "{error:?}");
+        assert!(elapsed < deadline_after + DEADLINE_SLACK, "{elapsed:?}");
+        assert!(answer.is_empty());
+        assert_eq!((pool.open(), pool.counters().closed_after_error), (0, 1));
+        release.send(()).unwrap();
+    });
+}
+
+#[test]
+fn chunked_error_status_is_an_error_and_closes() {
+    let addr = bidder(move |_, mut stream| {
+        read_request(&mut stream).unwrap();
+        let answer = chunked_answer(b"busy", 4);
+        let answer = String::from_utf8(answer)
+            .unwrap()
+            .replace("200 OK", "503 Service Unavailable");
+        stream.write_all(answer.as_bytes()).unwrap();
+        client_closes(&mut stream);
+    });
+    run(async move {
+        let pool = pool(addr, settings(1));
+        let mut answer = Vec::new();
+        let status = pool.post(BODY, "2.6", within(GENEROUS), &mut answer).await;
+        assert_eq!(status, Err(BidderError::Status { status: 503 }));
+        assert_eq!((pool.open(), pool.counters().closed_not_reusable), (0, 1));
     });
 }

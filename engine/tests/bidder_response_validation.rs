@@ -20,6 +20,7 @@ use adshard::bidders::response::{
     parse_bid_response, BidRejectReason, BidResponseError, RejectCounts, ResponseRules,
     BIDS_PER_RESPONSE_MAX, BODY_BYTES_MAX,
 };
+use adshard::bidders::PRICE_CPM_MAX_DEFAULT;
 use adshard::currency::Currency;
 use adshard::currency::CurrencyConfig;
 use adshard::currency::CurrencyTable;
@@ -35,6 +36,9 @@ static GLOBAL: adshard_testkit::alloc::CountingAllocator =
     adshard_testkit::alloc::CountingAllocator;
 
 use BidRejectReason as R;
+
+/// `fanout.price_cpm_max` by default, in micro-units of the base currency.
+const DEFAULT_PRICE_MICROS_MAX: i64 = PRICE_CPM_MAX_DEFAULT as i64 * 1_000_000;
 
 /// The smallest request: one 300x250 banner on a site, no floor, no block lists.
 fn base_request() -> Value {
@@ -144,6 +148,11 @@ fn error_name(error: &BidResponseError) -> &'static str {
 }
 
 fn outcome(request: &Value, body: &[u8]) -> Outcome {
+    outcome_capped(request, body, DEFAULT_PRICE_MICROS_MAX)
+}
+
+/// [`outcome`] for a bidder whose price cap is `price_micros_max` (base currency, USD).
+fn outcome_capped(request: &Value, body: &[u8], price_micros_max: i64) -> Outcome {
     let request = parse_request(request);
     let currencies = default_currencies();
     let rules = ResponseRules {
@@ -151,6 +160,7 @@ fn outcome(request: &Value, body: &[u8]) -> Outcome {
         currencies: &currencies,
         response_currency: response_currency(&request, &currencies).expect("a response currency"),
         bidder_idx: 3,
+        price_micros_max,
     };
     let mut bids = ExternalBids::default();
     let mut rejects = RejectCounts::default();
@@ -367,6 +377,7 @@ fn not_json_names_the_field() {
         currencies: &currencies,
         response_currency: Currency::USD,
         bidder_idx: 7,
+        price_micros_max: DEFAULT_PRICE_MICROS_MAX,
     };
     let body = bid_with(&[set("/w", json!("300"))]).to_string();
     let error = parse_bid_response(
@@ -545,6 +556,165 @@ fn prices_must_be_positive_bounded_and_above_the_floor() {
             accepted(&[(0, 1_500_000)]),
         ),
     ]);
+}
+
+/// `price_cpm_max` (the bidder's, else `fanout.price_cpm_max`) is in the base currency (USD
+/// here): a bid is converted into the response currency as for the floor, and so is the cap.
+#[test]
+fn bidder_price_above_max_rejected() {
+    // (name, request, response, cap in USD micro-units, expected)
+    let in_currency = |currency: &str, price: f64| {
+        response_with(&[
+            set("/cur", json!(currency)),
+            set("/seatbid/0/bid/0/price", json!(price)),
+        ])
+    };
+    let allowing = |currencies: &[&str]| request_with(&[set("/cur", json!(currencies))]);
+    let price = |price: f64| bid_with(&[set("/price", json!(price))]);
+    let default = DEFAULT_PRICE_MICROS_MAX;
+    let rows: Vec<(&str, Value, Value, i64, Outcome)> = vec![
+        (
+            "999999 CPM under the default cap of 1000",
+            base_request(),
+            price(999_999.0),
+            default,
+            rejected(R::PriceAboveMax),
+        ),
+        (
+            "at the default cap",
+            base_request(),
+            price(1000.0),
+            default,
+            accepted(&[(0, 1_000_000_000)]),
+        ),
+        (
+            "a micro-unit above the default cap",
+            base_request(),
+            price(1000.000001),
+            default,
+            rejected(R::PriceAboveMax),
+        ),
+        (
+            "under a bidder's own cap of 2",
+            base_request(),
+            price(1.5),
+            2_000_000,
+            accepted(&[(0, 1_500_000)]),
+        ),
+        (
+            "above a bidder's own cap of 2",
+            base_request(),
+            price(2.5),
+            2_000_000,
+            rejected(R::PriceAboveMax),
+        ),
+        (
+            "above the cap and above the floor: the cap is checked first",
+            request_with(&[set("/imp/0/bidfloor", json!(2000.0))]),
+            price(2500.0),
+            default,
+            rejected(R::PriceAboveMax),
+        ),
+        (
+            "920 EUR is 1000 USD: at the cap",
+            allowing(&["USD", "EUR"]),
+            in_currency("EUR", 920.0),
+            default,
+            accepted(&[(0, 1_000_000_000)]),
+        ),
+        (
+            "921 EUR is 1001.09 USD: above the cap",
+            allowing(&["USD", "EUR"]),
+            in_currency("EUR", 921.0),
+            default,
+            rejected(R::PriceAboveMax),
+        ),
+        (
+            "answering in EUR: the cap is 920 EUR",
+            allowing(&["EUR"]),
+            in_currency("EUR", 920.0),
+            default,
+            accepted(&[(0, 920_000_000)]),
+        ),
+        (
+            "answering in EUR: 921 EUR is above the cap",
+            allowing(&["EUR"]),
+            in_currency("EUR", 921.0),
+            default,
+            rejected(R::PriceAboveMax),
+        ),
+        (
+            "answering in JPY: 100000 JPY is 666.67 USD",
+            allowing(&["JPY"]),
+            in_currency("JPY", 100_000.0),
+            default,
+            accepted(&[(0, 100_000_000_000)]),
+        ),
+        (
+            "answering in JPY: 999999 JPY is 6666.66 USD",
+            allowing(&["JPY"]),
+            in_currency("JPY", 999_999.0),
+            default,
+            rejected(R::PriceAboveMax),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, request, response, cap, expected) in rows {
+        let got = outcome_capped(&request, response.to_string().as_bytes(), cap);
+        if got != expected {
+            failures.push(format!("{name}: expected {expected:?}, got {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// `nurl`, `burl` and `lurl`, when present, must be absolute `http`/`https` URLs: the exchange
+/// fetches them (or a browser does, when they end up in markup), and a `javascript:` or
+/// `data:` one must not be relayed.
+#[test]
+fn bidder_javascript_nurl_rejected() {
+    let mut rows = Vec::new();
+    for field in ["/nurl", "/burl", "/lurl"] {
+        for (url, ok) in [
+            ("javascript:alert(1)", false),
+            ("JavaScript:alert(document.cookie)", false),
+            ("data:text/html,<script>alert(1)</script>", false),
+            ("vbscript:msgbox(1)", false),
+            ("", false),
+            ("/win?p=${AUCTION_PRICE}", false),
+            ("win", false),
+            ("//bidder.example/win", false),
+            ("ftp://bidder.example/win", false),
+            ("http://", false),
+            ("http:///win", false),
+            ("https:bidder.example/win", false),
+            (" https://bidder.example/win", false),
+            ("https://bidder.example/win\r\nX-Injected: 1", false),
+            ("https://bidder.example/a b", false),
+            ("https://bidder.example/win?p=${AUCTION_PRICE}", true),
+            ("HTTP://BIDDER.EXAMPLE/win", true),
+            ("HtTpS://bidder.example:8443/loss?r=${AUCTION_LOSS}", true),
+            ("http://10.0.0.1/w", true),
+            ("http://[::1]:8080/w", true),
+        ] {
+            let expected = if ok {
+                accepted(&[(0, 1_500_000)])
+            } else {
+                rejected(R::UrlNotHttp)
+            };
+            rows.push((field, url, bid_with(&[set(field, json!(url))]), expected));
+        }
+    }
+    let mut failures = Vec::new();
+    for (field, url, response, expected) in rows {
+        let got = outcome(&base_request(), response.to_string().as_bytes());
+        if got != expected {
+            failures.push(format!(
+                "{field} {url:?}: expected {expected:?}, got {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
 #[test]
@@ -728,9 +898,9 @@ fn markup_media_size_and_deals_must_fit_the_imp() {
             rejected(R::MissingMarkup),
         ),
         row(
-            "empty markup and empty win notice",
+            "empty markup and no win notice",
             base_request(),
-            bid_with(&[set("/adm", json!("")), set("/nurl", json!(""))]),
+            bid_with(&[set("/adm", json!("")), remove("/nurl")]),
             rejected(R::MissingMarkup),
         ),
         row(
@@ -886,6 +1056,7 @@ fn accepted_bid_carries_every_field() {
         currencies: &currencies,
         response_currency: Currency::USD,
         bidder_idx: 2,
+        price_micros_max: DEFAULT_PRICE_MICROS_MAX,
     };
     let body = response_with(&[
         set("/cur", json!("EUR")),
@@ -943,6 +1114,7 @@ fn bids_of_several_bidders_accumulate() {
             currencies: &currencies,
             response_currency: Currency::USD,
             bidder_idx,
+            price_micros_max: DEFAULT_PRICE_MICROS_MAX,
         };
         // Each bidder uses bid id "b1": ids need only be unique within a response.
         let body = base_response().to_string();
@@ -963,6 +1135,7 @@ fn refilling_warm_bids_allocates_nothing() {
         currencies: &currencies,
         response_currency: Currency::USD,
         bidder_idx: 0,
+        price_micros_max: DEFAULT_PRICE_MICROS_MAX,
     };
     // No escaped strings, one bid per seat and one entry per list, so that serde_json borrows
     // every string and no wire list spills: what remains is the conversion itself.
@@ -1007,6 +1180,7 @@ fn check_examples_accepted(dir: &Path, cases: &[ExampleCase<'_>]) {
             currencies: &currencies,
             response_currency: Currency::USD,
             bidder_idx: 0,
+            price_micros_max: DEFAULT_PRICE_MICROS_MAX,
         };
         let mut bids = ExternalBids::default();
         parse_bid_response(&body, &rules, &mut bids, &mut RejectCounts::default()).unwrap();
@@ -1199,6 +1373,7 @@ fn never_panics(body: &[u8]) -> Result<(), TestCaseError> {
         currencies: &currencies,
         response_currency: Currency::USD,
         bidder_idx: 1,
+        price_micros_max: DEFAULT_PRICE_MICROS_MAX,
     };
     let mut bids = ExternalBids::default();
     let mut rejects = RejectCounts::default();

@@ -8,9 +8,9 @@
 //! round trip of that budget, so each shard keeps, per bidder, a few connections open and
 //! reuses them. Reuse is only safe when the previous exchange ended exactly at a response
 //! boundary, so the rule of this module is: a connection goes back to the pool only after a
-//! response was read to its last byte (a Content-Length body, or a 204); a connection that
-//! timed out, failed, got something it could not frame, was asked to close, or was left
-//! half-read is dropped (closed) on the spot.
+//! response was read to its last byte (a Content-Length body, a chunked body through its last
+//! chunk and trailers, or a 204); a connection that timed out, failed, got something it could
+//! not frame, was asked to close, or was left half-read is dropped (closed) on the spot.
 //!
 //! The bidder is named by an IP literal (or `localhost`): resolving names would put a blocking
 //! or unbounded step on the request path, so DNS belongs to configuration time (a hostname is
@@ -19,13 +19,15 @@
 //! Allocation: after warm-up a `post` allocates nothing in this module. Each connection owns
 //! its read buffer (the response head, [`RESPONSE_HEAD_BYTES_MAX`]) and its write buffer
 //! (grows to the largest request once), and the body is read into the caller's reused
-//! `response_body`. What glommio allocates on its own is not avoided: one `Timer` per `post`
+//! `response_body` (a chunked one is decoded there through the read buffer, by
+//! `http::chunked`, under the same `response_bytes_max` and the same deadline). What glommio allocates on its own is not avoided: one `Timer` per `post`
 //! (an `Rc` and a timer-wheel entry) and its per-operation I/O sources. Opening a new
 //! connection (after one was closed) allocates its buffers again.
 
 use std::cell::{Cell, RefCell};
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -34,8 +36,10 @@ use glommio::sync::{Permit, Semaphore};
 use glommio::timer::Timer;
 
 use crate::clock;
+use crate::http::chunked::{encoded_bytes_max, ChunkedDecoder, ChunkedError};
 use crate::http::client::{
-    is_header_value, parse_response_head, PostHead, ResponseHeadError, RESPONSE_HEAD_BYTES_MAX,
+    is_header_value, parse_response_head, BodyFraming, PostHead, ResponseHeadError,
+    RESPONSE_HEAD_BYTES_MAX,
 };
 
 /// Hard ceiling on `PoolSettings::connections_max`, per shard and per bidder. A connection
@@ -177,6 +181,8 @@ pub struct PoolCounters {
     pub pool_exhausted: u64,
     /// Requests whose exchange (connect, write, read) did not finish by the deadline.
     pub timeouts: u64,
+    /// Answers framed with `Transfer-Encoding: chunked` and decoded to their end.
+    pub chunked_responses: u64,
 }
 
 /// Why a bid request to a bidder got no usable answer. Operating errors, counted per bidder;
@@ -636,9 +642,10 @@ impl BidderPool {
                 Err(error) => return Err(BidderError::Io { kind: error.kind() }.into()),
             }
         };
+        let arrived = head.head_bytes..buffered;
 
-        let mut reusable = head.keep_alive;
-        let body_bytes = match (head.status, head.content_length) {
+        let bytes_max = self.settings.response_bytes_max;
+        let framing = match (head.status, head.framing) {
             (100..=199, _) => {
                 // We never send `Expect`, so an interim answer is a confused peer.
                 return Err(BidderError::BadResponse {
@@ -646,60 +653,51 @@ impl BidderPool {
                 }
                 .into());
             }
-            (204, content_length) => {
-                // A 204 has no body (RFC 9112 §6.3) whatever it claims; a claim of one leaves
-                // us unsure where the next answer starts, so the connection is not reused.
-                reusable &= content_length.unwrap_or(0) == 0;
-                0
+            // A 204 has no body (RFC 9112 §6.3) whatever it claims; a claim of one leaves us
+            // unsure where the next answer starts, so the connection is not reused.
+            (204, BodyFraming::Length(0) | BodyFraming::UntilClose) => BodyFraming::Length(0),
+            (204, _) => {
+                return Ok(Answer {
+                    status: 204,
+                    reusable: false,
+                })
             }
-            (200, None) => {
+            (200, BodyFraming::UntilClose) => {
                 return Err(BidderError::BadResponse {
                     reason: "no content-length",
                 }
                 .into())
             }
-            (_, None) => {
-                // An error status without a length: its body, if any, ends with the connection.
-                return Ok(Answer {
-                    status: head.status,
-                    reusable: false,
-                });
+            (200, BodyFraming::Length(bytes)) if bytes > bytes_max => {
+                return Err(BidderError::TooLarge { bytes_max }.into());
             }
-            (_, Some(bytes)) if bytes > self.settings.response_bytes_max => {
-                if head.status == 200 {
-                    return Err(BidderError::TooLarge {
-                        bytes_max: self.settings.response_bytes_max,
-                    }
-                    .into());
-                }
+            (200, framing) => framing,
+            (_, BodyFraming::Length(bytes)) if bytes <= bytes_max => BodyFraming::Length(bytes),
+            // An error status whose body we will not read (no length, too long, or chunked:
+            // its bytes are of no use to us): the connection goes with it.
+            (status, _) => {
                 return Ok(Answer {
-                    status: head.status,
+                    status,
                     reusable: false,
-                });
+                })
             }
-            (_, Some(bytes)) => bytes,
         };
-
-        let arrived = buffered - head.head_bytes;
-        let arrived_body = arrived.min(body_bytes);
         // We never pipeline, so bytes after the body can only be a misbehaving peer.
-        reusable &= arrived <= body_bytes;
-        response_body.extend_from_slice(&input[head.head_bytes..head.head_bytes + arrived_body]);
-        if arrived_body < body_bytes {
-            response_body.resize(body_bytes, 0);
-            let mut filled = arrived_body;
-            while filled < body_bytes {
-                match connection.stream.read(&mut response_body[filled..]).await {
-                    Ok(0) => return Err(BidderError::Closed.into()),
-                    Ok(n) => filled += n,
-                    Err(error) => return Err(BidderError::Io { kind: error.kind() }.into()),
-                }
+        let nothing_after = match framing {
+            BodyFraming::Chunked => {
+                let nothing_after =
+                    read_chunked_body(connection, arrived, bytes_max, response_body).await?;
+                self.count(|c| c.chunked_responses += 1);
+                nothing_after
             }
-        }
-        debug_assert_eq!(response_body.len(), body_bytes);
+            BodyFraming::Length(bytes) => {
+                read_length_body(connection, arrived, bytes, response_body).await?
+            }
+            BodyFraming::UntilClose => false,
+        };
         Ok(Answer {
             status: head.status,
-            reusable,
+            reusable: head.keep_alive && nothing_after,
         })
     }
 
@@ -709,6 +707,69 @@ impl BidderPool {
         debug_assert!(is_header_value(openrtb_version), "{openrtb_version:?}");
         self.request_head
             .write_request(output, ("x-openrtb-version", openrtb_version), body);
+    }
+}
+
+/// Reads a Content-Length body of `body_bytes` into `response_body`: first what `arrived` with
+/// the head in the connection's buffer, then straight from the socket. Returns whether nothing
+/// followed the body in the buffer.
+async fn read_length_body(
+    connection: &mut Connection,
+    arrived: Range<usize>,
+    body_bytes: usize,
+    response_body: &mut Vec<u8>,
+) -> Result<bool, Failure> {
+    let arrived_body = arrived.len().min(body_bytes);
+    let nothing_after = arrived.len() <= body_bytes;
+    response_body.extend_from_slice(&connection.input[arrived.start..][..arrived_body]);
+    if arrived_body < body_bytes {
+        response_body.resize(body_bytes, 0);
+        let mut filled = arrived_body;
+        while filled < body_bytes {
+            match connection.stream.read(&mut response_body[filled..]).await {
+                Ok(0) => return Err(BidderError::Closed.into()),
+                Ok(n) => filled += n,
+                Err(error) => return Err(BidderError::Io { kind: error.kind() }.into()),
+            }
+        }
+    }
+    debug_assert_eq!(response_body.len(), body_bytes);
+    Ok(nothing_after)
+}
+
+/// Decodes a chunked body into `response_body` (at most `body_bytes_max` decoded, and
+/// [`encoded_bytes_max`] of it encoded): first what `arrived` with the head, then read by read
+/// through the connection's buffer, which the decoder always empties until the body ends.
+/// Returns whether nothing followed the body in the last read.
+async fn read_chunked_body(
+    connection: &mut Connection,
+    arrived: Range<usize>,
+    body_bytes_max: usize,
+    response_body: &mut Vec<u8>,
+) -> Result<bool, Failure> {
+    let mut decoder = ChunkedDecoder::new(body_bytes_max, encoded_bytes_max(body_bytes_max));
+    let mut pending = arrived;
+    loop {
+        let input = &connection.input[pending.clone()];
+        let progress = decoder
+            .decode(input, response_body)
+            .map_err(|error| match error {
+                ChunkedError::BodyTooLarge => BidderError::TooLarge {
+                    bytes_max: body_bytes_max,
+                },
+                error => BidderError::BadResponse {
+                    reason: error.reason(),
+                },
+            })?;
+        if progress.done {
+            return Ok(progress.consumed == input.len());
+        }
+        debug_assert_eq!(progress.consumed, input.len());
+        match connection.stream.read(&mut connection.input[..]).await {
+            Ok(0) => return Err(BidderError::Closed.into()),
+            Ok(n) => pending = 0..n,
+            Err(error) => return Err(BidderError::Io { kind: error.kind() }.into()),
+        }
     }
 }
 
@@ -790,7 +851,8 @@ mod tests {
         for error in [
             ResponseHeadError::Malformed,
             ResponseHeadError::HeadTooLarge,
-            ResponseHeadError::Chunked,
+            ResponseHeadError::LengthWithTransferEncoding,
+            ResponseHeadError::TransferEncoding,
         ] {
             assert_eq!(
                 BidderError::from(error),

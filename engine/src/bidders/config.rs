@@ -15,6 +15,19 @@ pub const BIDDERS_MAX: usize = 16;
 /// served by fewer, busier connections, and each costs a file descriptor and buffers.
 pub const BIDDER_CONNECTIONS_CEILING: usize = 1024;
 
+/// Highest `price_cpm_max` a configuration may set (global or per bidder): the highest floor a
+/// request may carry. Above it the cap would never bind, since
+/// [`PRICE_MICROS_MAX`](super::response::PRICE_MICROS_MAX) already refuses such prices.
+pub const PRICE_CPM_CEILING: f64 = crate::adrequest::BIDFLOOR_MAX;
+
+/// Default `fanout.price_cpm_max`: 1000 (USD with the default base currency) per thousand
+/// impressions, a dollar an impression. The dearest real inventory (premium video, private
+/// deals) clears at tens to a few hundred per thousand, so this stops a bidder's typo (a
+/// price in cents or micro-units, 999999) from winning without ever refusing a real bid.
+pub const PRICE_CPM_MAX_DEFAULT: f64 = 1000.0;
+
+const _: () = assert!(PRICE_CPM_MAX_DEFAULT > 0.0 && PRICE_CPM_MAX_DEFAULT <= PRICE_CPM_CEILING);
+
 /// One external bidder (DSP) asked over OpenRTB.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +50,10 @@ pub struct BidderConfig {
     pub media: Vec<String>,
     /// Off: configured but never asked.
     pub enabled: bool,
+    /// Highest price accepted from this bidder, per thousand impressions in the base currency
+    /// (`currency.base`); a bid above it is dropped and counted (`price_above_max`). Absent:
+    /// `fanout.price_cpm_max`.
+    pub price_cpm_max: Option<f64>,
 }
 
 impl Default for BidderConfig {
@@ -55,6 +72,7 @@ impl Default for BidderConfig {
                 "native".into(),
             ],
             enabled: true,
+            price_cpm_max: None,
         }
     }
 }
@@ -75,7 +93,9 @@ pub struct FanoutConfig {
     pub network_buffer_ms: u64,
     /// A bidder given less than this is not asked: it could not answer in time.
     pub bidder_time_min_ms: u64,
-    /// Largest bid response read from a bidder; a longer one is dropped and counted.
+    /// Largest bid response read from a bidder; a longer one is dropped and counted. For a
+    /// chunked answer, the decoded body (its encoded bytes are bounded by
+    /// `http::chunked::encoded_bytes_max` of this).
     pub response_bytes_max: usize,
     /// Send fewer requests to a bidder whose recent exchanges failed or timed out (never fewer
     /// than an exploration share; see `bidders::shaping`).
@@ -83,6 +103,9 @@ pub struct FanoutConfig {
     /// Skip a bidder in contexts where it has learned to seldom bid (with an exploration
     /// share).
     pub traffic_shaping: bool,
+    /// Highest price accepted from a bidder that sets no `price_cpm_max` of its own, per
+    /// thousand impressions in the base currency (`currency.base`).
+    pub price_cpm_max: f64,
 }
 
 impl Default for FanoutConfig {
@@ -95,6 +118,34 @@ impl Default for FanoutConfig {
             response_bytes_max: 256 * 1024,
             health_throttling: true,
             traffic_shaping: true,
+            price_cpm_max: PRICE_CPM_MAX_DEFAULT,
         }
+    }
+}
+
+impl BidderConfig {
+    /// This bidder's price cap in CPM of the base currency: its own, else the fan-out's.
+    pub fn price_cpm_max(&self, fanout: &FanoutConfig) -> f64 {
+        self.price_cpm_max.unwrap_or(fanout.price_cpm_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bidder_without_a_cap_takes_the_fanout_one() {
+        let fanout = FanoutConfig {
+            price_cpm_max: 300.0,
+            ..FanoutConfig::default()
+        };
+        let own = BidderConfig {
+            price_cpm_max: Some(5.0),
+            ..BidderConfig::default()
+        };
+        assert_eq!(BidderConfig::default().price_cpm_max(&fanout), 300.0);
+        assert_eq!(own.price_cpm_max(&fanout), 5.0);
+        assert_eq!(FanoutConfig::default().price_cpm_max, PRICE_CPM_MAX_DEFAULT);
     }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use super::client::{BidderEndpoint, BidderError, BidderPool, PoolSettings};
 use super::outbound::{write_bid_request, OutboundOptions};
-use super::response::{parse_bid_response, RejectCounts, ResponseRules};
+use super::response::{parse_bid_response, RejectCounts, ResponseRules, PRICE_MICROS_MAX};
 use super::shaping::{
     context_key, BidRateModel, BidderHealth, Decision, HealthSettings, Outcome, ShapingSettings,
 };
@@ -33,6 +33,7 @@ use crate::adrequest::{AdRequest, CountryCode, MediaKinds};
 use crate::auction::ExternalBids;
 use crate::clock;
 use crate::currency::CurrencyTable;
+use crate::openrtb::micros_from_f64;
 use crate::pacing::PacingRng;
 
 /// Buffers kept on the free list: two per bidder asked (request and answer) for each request in
@@ -78,6 +79,8 @@ pub struct BidderCounters {
     pub errors: [u64; ERROR_LABELS.len()],
     /// Dropped bids by reason.
     pub rejected: RejectCounts,
+    /// Answers framed with `Transfer-Encoding: chunked` and decoded whole (from the pool).
+    pub chunked_responses: u64,
     /// Sum and count of the time from send to answer of exchanges that got one, in microseconds.
     pub latency_us_sum: u64,
     pub latency_count: u64,
@@ -99,6 +102,7 @@ impl BidderCounters {
             *mine += theirs;
         }
         self.rejected.merge(&other.rejected);
+        self.chunked_responses += other.chunked_responses;
         self.latency_us_sum += other.latency_us_sum;
         self.latency_count += other.latency_count;
     }
@@ -115,6 +119,8 @@ struct Bidder {
     version: OpenRtbVersion,
     media: MediaKinds,
     timeout: Duration,
+    /// Highest price accepted, micro-units of the base currency (see `ResponseRules`).
+    price_micros_max: i64,
     counters: RefCell<BidderCounters>,
     health: RefCell<BidderHealth>,
     shaping: RefCell<BidRateModel>,
@@ -171,6 +177,10 @@ impl Fanout {
                     version: config.openrtb_version,
                     media: media_kinds(&config.media),
                     timeout: Duration::from_millis(config.timeout_ms),
+                    // Validated to (0, PRICE_CPM_CEILING], which converts exactly.
+                    price_micros_max: micros_from_f64(config.price_cpm_max(settings))
+                        .unwrap_or(PRICE_MICROS_MAX)
+                        .clamp(1, PRICE_MICROS_MAX),
                     counters: RefCell::new(BidderCounters::default()),
                     health: RefCell::new(BidderHealth::new(HealthSettings::default())),
                     shaping: RefCell::new(BidRateModel::new(ShapingSettings::default())),
@@ -202,7 +212,11 @@ impl Fanout {
     pub fn counters(&self) -> Vec<(String, BidderCounters)> {
         self.bidders
             .iter()
-            .map(|bidder| (bidder.name.clone(), bidder.counters.borrow().clone()))
+            .map(|bidder| {
+                let mut counters = bidder.counters.borrow().clone();
+                counters.chunked_responses = bidder.pool.counters().chunked_responses;
+                (bidder.name.clone(), counters)
+            })
             .collect()
     }
 
@@ -299,6 +313,7 @@ impl Fanout {
                             currencies,
                             response_currency,
                             bidder_idx: bidder_idx as u16,
+                            price_micros_max: bidder.price_micros_max,
                         };
                         let counters = &mut *counters;
                         match parse_bid_response(&answer.body, &rules, bids, &mut counters.rejected)

@@ -21,7 +21,10 @@ pub mod shaping;
 use serde::Deserialize;
 
 use crate::adrequest::MediaKinds;
-pub use config::{BidderConfig, FanoutConfig, BIDDERS_MAX, BIDDER_CONNECTIONS_CEILING};
+pub use config::{
+    BidderConfig, FanoutConfig, BIDDERS_MAX, BIDDER_CONNECTIONS_CEILING, PRICE_CPM_CEILING,
+    PRICE_CPM_MAX_DEFAULT,
+};
 
 /// The media kind a bidder's configuration names ("banner", "video", "audio", "native").
 pub fn media_kind(name: &str) -> Option<MediaKinds> {

@@ -28,28 +28,35 @@
 //!    rate for (`currency_unknown`).
 //! 7. `price` is positive (`price_not_positive`, also when it rounds to 0 micro-units, either
 //!    as sent or converted) and at most [`PRICE_MICROS_MAX`] (`price_too_high`).
-//! 8. The price, converted into the response currency, is at least the impression's floor
+//! 8. The price is at most the bidder's cap (`price_above_max`): its `price_cpm_max`, else
+//!    `fanout.price_cpm_max`, set in the base currency and converted, like the floor, into the
+//!    currency prices are compared in. A typo of 999999 must not win an auction.
+//! 9. The price, converted into the response currency, is at least the impression's floor
 //!    converted into the same currency (`below_floor`); a floor in a currency without a rate
 //!    cannot be compared (`floor_currency_unknown`). A deal bid is held to the impression's
 //!    floor too, as [`AdRequest`] does not keep the floors of deals.
-//! 9. The bid has markup (`adm`) or a win notice (`nurl`) to fetch it from (`missing_markup`).
-//! 10. `mtype`, when sent, is a media kind the impression offers (`media_mismatch`).
-//! 11. A banner's `w`x`h`, when both are sent, is one of the impression's sizes or fits one of
+//! 10. `nurl`, `burl` and `lurl`, when present, are absolute `http`/`https` URLs
+//!     ([`is_absolute_http_url`]; `url_not_http`): the exchange fetches them and markup may
+//!     hand them to a browser, so a `javascript:`, `data:`, relative or empty one is not
+//!     relayed.
+//! 11. The bid has markup (`adm`) or a win notice (`nurl`) to fetch it from (`missing_markup`).
+//! 12. `mtype`, when sent, is a media kind the impression offers (`media_mismatch`).
+//! 13. A banner's `w`x`h`, when both are sent, is one of the impression's sizes or fits one of
 //!     its flexible sizes (`size_mismatch`). A bid without `mtype` on an impression that also
 //!     offers video, audio or native may be one of those, so its size is not held to the
 //!     banner's.
-//! 12. `dealid`, when sent, is a deal of the impression, and a private auction takes deal
+//! 14. `dealid`, when sent, is a deal of the impression, and a private auction takes deal
 //!     bids only (`deal_not_offered`).
-//! 13. `adomain`: when the request has a `badv`, the bid must declare its advertiser
+//! 15. `adomain`: when the request has a `badv`, the bid must declare its advertiser
 //!     (`missing_adomain`: a block list that cannot be checked is treated as matched, as
 //!     design.md §5 prefers a missed delivery to an ad off the mark), and none of its
 //!     domains may be a blocked domain or a subdomain of one (`blocked_adomain`).
-//! 14. `bundle`, the advertised app, is not in `bapp` (`blocked_app`).
-//! 15. No category in `cat` is in `bcat` or a subcategory of a `bcat` entry
+//! 16. `bundle`, the advertised app, is not in `bapp` (`blocked_app`).
+//! 17. No category in `cat` is in `bcat` or a subcategory of a `bcat` entry
 //!     (`blocked_category`).
-//! 16. No attribute in `attr` is in the impression's `battr` (`blocked_attribute`).
+//! 18. No attribute in `attr` is in the impression's `battr` (`blocked_attribute`).
 //!
-//! Rules 13, 15 and 16 are the auction's own rules for internal creatives
+//! Rules 15, 17 and 18 are the auction's own rules for internal creatives
 //! ([`domain_within`], [`category_within`], `battr` membership), so an external bid is never
 //! held to a looser standard than a campaign. Not checked: `cattax` (categories are taken to be
 //! IAB 1.0, the request's default), `secure` markup, and the Native or VAST markup itself.
@@ -115,8 +122,10 @@ pub enum BidRejectReason {
     CurrencyUnknown,
     PriceNotPositive,
     PriceTooHigh,
+    PriceAboveMax,
     FloorCurrencyUnknown,
     BelowFloor,
+    UrlNotHttp,
     MissingMarkup,
     MediaMismatch,
     SizeMismatch,
@@ -130,7 +139,7 @@ pub enum BidRejectReason {
 
 impl BidRejectReason {
     /// Every reason, in the order the rules are checked; `as_index` indexes it.
-    pub const ALL: [BidRejectReason; 21] = [
+    pub const ALL: [BidRejectReason; 23] = [
         BidRejectReason::TooManyBids,
         BidRejectReason::MissingId,
         BidRejectReason::IdTooLong,
@@ -141,8 +150,10 @@ impl BidRejectReason {
         BidRejectReason::CurrencyUnknown,
         BidRejectReason::PriceNotPositive,
         BidRejectReason::PriceTooHigh,
+        BidRejectReason::PriceAboveMax,
         BidRejectReason::FloorCurrencyUnknown,
         BidRejectReason::BelowFloor,
+        BidRejectReason::UrlNotHttp,
         BidRejectReason::MissingMarkup,
         BidRejectReason::MediaMismatch,
         BidRejectReason::SizeMismatch,
@@ -167,8 +178,10 @@ impl BidRejectReason {
             BidRejectReason::CurrencyUnknown => "currency_unknown",
             BidRejectReason::PriceNotPositive => "price_not_positive",
             BidRejectReason::PriceTooHigh => "price_too_high",
+            BidRejectReason::PriceAboveMax => "price_above_max",
             BidRejectReason::FloorCurrencyUnknown => "floor_currency_unknown",
             BidRejectReason::BelowFloor => "below_floor",
+            BidRejectReason::UrlNotHttp => "url_not_http",
             BidRejectReason::MissingMarkup => "missing_markup",
             BidRejectReason::MediaMismatch => "media_mismatch",
             BidRejectReason::SizeMismatch => "size_mismatch",
@@ -262,6 +275,9 @@ pub struct ResponseRules<'a> {
     /// floors are compared in it.
     pub response_currency: Currency,
     pub bidder_idx: u16,
+    /// The highest price accepted from this bidder, in micro-units of the base currency
+    /// (its `price_cpm_max`, else `fanout.price_cpm_max`; [`PRICE_MICROS_MAX`] for none).
+    pub price_micros_max: i64,
 }
 
 /// The names `wire_object!` expands to (`super::wire::Object` and friends), so that the bid
@@ -306,6 +322,7 @@ mod wire_types {
             pub price: Option<f64> = b"price",
             pub nurl: Option<Str<'a>> = b"nurl",
             pub burl: Option<Str<'a>> = b"burl",
+            pub lurl: Option<Str<'a>> = b"lurl",
             pub adm: Option<Str<'a>> = b"adm",
             pub adid: Option<Str<'a>> = b"adid",
             pub adomain: List<Str<'a>, 1> = b"adomain",
@@ -478,6 +495,19 @@ fn check_bid(
     if price_micros <= 0 {
         return Err(Reason::PriceNotPositive);
     }
+    // The cap is in the base currency; converted like the floor into the currency prices are
+    // compared in. Overflow means a cap beyond any price in that currency.
+    let price_micros_max = rules
+        .currencies
+        .convert(
+            rules.price_micros_max,
+            rules.currencies.base(),
+            rules.response_currency,
+        )
+        .unwrap_or(i64::MAX);
+    if price_micros > price_micros_max {
+        return Err(Reason::PriceAboveMax);
+    }
     let floor_micros = if imp.bidfloor_micros <= 0 {
         // No floor: its currency does not matter, even without a rate.
         0
@@ -493,6 +523,14 @@ fn check_bid(
     };
     if price_micros < floor_micros {
         return Err(Reason::BelowFloor);
+    }
+
+    let notice_urls = [&bid.nurl, &bid.burl, &bid.lurl];
+    if notice_urls.iter().any(|url| {
+        url.as_ref()
+            .is_some_and(|url| !is_absolute_http_url(url.as_str()))
+    }) {
+        return Err(Reason::UrlNotHttp);
     }
 
     if text(&bid.adm).is_empty() && text(&bid.nurl).is_empty() {
@@ -584,6 +622,35 @@ fn bid_price_micros(price: Option<f64>) -> Result<i64, BidRejectReason> {
     }
 }
 
+/// Whether `url` is an absolute `http` or `https` URL (scheme in any case) with a host, and
+/// nothing in it that could end a header line or an attribute (whitespace, control bytes).
+/// The exchange fetches `nurl`/`burl`/`lurl`, and markup may carry them to a browser, so a
+/// `javascript:`, `data:` or relative one is refused rather than relayed. Only the shape is
+/// checked: the host is not resolved, the path and query are the bidder's.
+pub fn is_absolute_http_url(url: &str) -> bool {
+    if url
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return false;
+    }
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return false;
+    };
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return false;
+    }
+    let Some(after_slashes) = rest.strip_prefix("//") else {
+        return false;
+    };
+    let authority = after_slashes
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host_and_port = authority.rsplit('@').next().unwrap_or_default();
+    !(host_and_port.is_empty() || host_and_port.starts_with(':'))
+}
+
 /// AdCOM media types (`mtype`).
 const MTYPE_BANNER: u8 = 1;
 const MTYPE_VIDEO: u8 = 2;
@@ -615,7 +682,7 @@ fn media_type(mtype: Option<i64>, imp: &Imp) -> Result<u8, BidRejectReason> {
     }
 }
 
-/// Rule 11 of the module doc.
+/// Rule 13 of the module doc.
 fn size_fits(w: u32, h: u32, mtype: u8, imp: &Imp, request: &AdRequest) -> bool {
     let sizes = request.sizes(imp.sizes);
     let flex_sizes = request.flex_sizes(imp.flex_sizes);
@@ -727,6 +794,46 @@ mod tests {
                 .filter(|other| other.as_str() == label)
                 .count();
             assert_eq!(same, 1, "{label}");
+        }
+    }
+
+    #[test]
+    fn bidder_javascript_nurl_rejected() {
+        for (url, is_http) in [
+            ("javascript:alert(1)", false),
+            ("JAVASCRIPT:alert(1)", false),
+            ("javascript://bidder.example/%0Aalert(1)", false),
+            ("data:text/html,<script>alert(1)</script>", false),
+            ("vbscript:msgbox(1)", false),
+            ("file:///etc/passwd", false),
+            ("ftp://bidder.example/win", false),
+            ("", false),
+            ("/win?p=1", false),
+            ("win", false),
+            ("//bidder.example/win", false),
+            ("http:", false),
+            ("http://", false),
+            ("http:///win", false),
+            ("http://user@/win", false),
+            ("http://:8080/win", false),
+            ("https:bidder.example", false),
+            ("https:/bidder.example", false),
+            (" https://bidder.example/", false),
+            ("https://bidder.example/\t", false),
+            ("https://bidder.example/a\r\nSet-Cookie: x", false),
+            ("https://bidder.example/a b", false),
+            ("https://bidder.example/\u{7f}", false),
+            ("http://bidder.example", true),
+            ("https://bidder.example/win?p=${AUCTION_PRICE}", true),
+            ("HTTP://BIDDER.EXAMPLE/", true),
+            ("hTtPs://bidder.example:8443/b#frag", true),
+            ("http://user:pw@bidder.example/w", true),
+            ("http://127.0.0.1:7001/w", true),
+            ("http://[::1]:7001/w", true),
+            ("https://bidder.example?x=1", true),
+            ("https://bidder.example/caf\u{e9}", true),
+        ] {
+            assert_eq!(is_absolute_http_url(url), is_http, "{url:?}");
         }
     }
 

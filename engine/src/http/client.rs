@@ -3,9 +3,9 @@
 //!
 //! Here rather than in `bidders` so that one module knows the wire format both ways: the
 //! response's Content-Length is read by the same parser as a request's
-//! ([`parse_content_length`]), and `bidders::client` deals in connections, deadlines and
-//! pools, never in header bytes. Pure and synchronous, like the server's head parser, so it can
-//! be tested with scripted bytes and fuzzed.
+//! ([`parse_content_length`]), a chunked body by [`super::chunked`], and `bidders::client`
+//! deals in connections, deadlines and pools, never in header bytes. Pure and synchronous,
+//! like the server's head parser, so it can be tested with scripted bytes and fuzzed.
 
 use super::head::parse_content_length;
 use crate::json::write_decimal;
@@ -76,13 +76,24 @@ pub fn is_header_value(value: &str) -> bool {
     !value.is_empty() && value.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// How a response's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// `Content-Length`.
+    Length(usize),
+    /// `Transfer-Encoding: chunked`, decoded by [`super::chunked::ChunkedDecoder`].
+    Chunked,
+    /// Neither: the body, if any, ends when the connection closes.
+    UntilClose,
+}
+
 /// What a client needs from a response head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResponseHead {
     pub status: u16,
     /// Bytes of the status line and headers, including the blank line.
     pub head_bytes: usize,
-    pub content_length: Option<usize>,
+    pub framing: BodyFraming,
     /// HTTP/1.1 without `Connection: close`.
     pub keep_alive: bool,
 }
@@ -96,9 +107,11 @@ pub enum ResponseHeadError {
     HeadTooLarge,
     BadContentLength,
     ConflictingContentLength,
-    /// `Transfer-Encoding: chunked` (or a list naming it).
-    Chunked,
-    /// Any other `Transfer-Encoding`.
+    /// Both `Content-Length` and `Transfer-Encoding`: which one frames the body is exactly
+    /// what request smuggling plays on, so neither is trusted.
+    LengthWithTransferEncoding,
+    /// A `Transfer-Encoding` other than `chunked` alone (a coding we do not decode, a list,
+    /// the header twice, or on HTTP/1.0).
     TransferEncoding,
 }
 
@@ -111,7 +124,9 @@ impl ResponseHeadError {
             ResponseHeadError::HeadTooLarge => "head too large",
             ResponseHeadError::BadContentLength => "bad content-length",
             ResponseHeadError::ConflictingContentLength => "conflicting content-length",
-            ResponseHeadError::Chunked => "chunked",
+            ResponseHeadError::LengthWithTransferEncoding => {
+                "content-length with transfer-encoding"
+            }
             ResponseHeadError::TransferEncoding => "transfer-encoding",
         }
     }
@@ -120,9 +135,10 @@ impl ResponseHeadError {
 /// Parses a response head: `Ok(None)` while incomplete, `Err` for anything a client of ours
 /// will not frame. Never panics.
 ///
-/// Only Content-Length framing is accepted: OpenRTB bidders answer with a length, and chunked
-/// decoding would add a second parser and unbounded trickling to the request path for no
-/// bidder we know of. Any `Transfer-Encoding` is refused (`chunked` by name).
+/// Bodies are framed by Content-Length or by `Transfer-Encoding: chunked` (real DSPs stream
+/// their JSON), never by both: a head with both is refused rather than resolved in favour of
+/// one (RFC 9112 §6.3 lets a recipient pick chunked, but a peer sending both is either broken
+/// or probing for a smuggling gap). Any other transfer coding is refused too: we decode none.
 pub fn parse_response_head(bytes: &[u8]) -> Result<Option<ResponseHead>, ResponseHeadError> {
     let mut headers = [httparse::EMPTY_HEADER; RESPONSE_HEADERS_COUNT_MAX];
     let mut response = httparse::Response::new(&mut headers);
@@ -136,8 +152,10 @@ pub fn parse_response_head(bytes: &[u8]) -> Result<Option<ResponseHead>, Respons
         return Err(ResponseHeadError::HeadTooLarge);
     }
     let status = response.code.ok_or(ResponseHeadError::Malformed)?;
-    let mut keep_alive = response.version == Some(1);
+    let http_1_1 = response.version == Some(1);
+    let mut keep_alive = http_1_1;
     let mut content_length: Option<usize> = None;
+    let mut chunked = false;
     for header in response.headers.iter() {
         if header.name.eq_ignore_ascii_case("content-length") {
             // A bidder's length is refused only when it overflows: a long one is then an answer
@@ -149,15 +167,12 @@ pub fn parse_response_head(bytes: &[u8]) -> Result<Option<ResponseHead>, Respons
             }
             content_length = Some(length);
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-            let chunked = header
-                .value
-                .split(|&b| b == b',')
-                .any(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            return Err(if chunked {
-                ResponseHeadError::Chunked
-            } else {
-                ResponseHeadError::TransferEncoding
-            });
+            // Exactly one header naming exactly `chunked`: a second header or a list would
+            // apply codings we do not decode (or chunked twice).
+            if chunked || !http_1_1 || !header.value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return Err(ResponseHeadError::TransferEncoding);
+            }
+            chunked = true;
         } else if header.name.eq_ignore_ascii_case("connection")
             && header
                 .value
@@ -167,10 +182,16 @@ pub fn parse_response_head(bytes: &[u8]) -> Result<Option<ResponseHead>, Respons
             keep_alive = false;
         }
     }
+    let framing = match (content_length, chunked) {
+        (Some(_), true) => return Err(ResponseHeadError::LengthWithTransferEncoding),
+        (Some(length), false) => BodyFraming::Length(length),
+        (None, true) => BodyFraming::Chunked,
+        (None, false) => BodyFraming::UntilClose,
+    };
     Ok(Some(ResponseHead {
         status,
         head_bytes,
-        content_length,
+        framing,
         keep_alive,
     }))
 }
@@ -204,13 +225,13 @@ mod tests {
     fn response_heads_parse() {
         let head = |text: &str| parse_response_head(text.as_bytes()).map_err(|e| e.reason());
         // The head is followed by body bytes, which `head_bytes` must not include.
-        let complete = |text: &str, status, content_length, keep_alive| {
+        let complete = |text: &str, status, content_length: Option<usize>, keep_alive| {
             let mut bytes = text.as_bytes().to_vec();
             bytes.extend_from_slice(b"{\"body\":1}");
             let expected = ResponseHead {
                 status,
                 head_bytes: text.len(),
-                content_length,
+                framing: content_length.map_or(BodyFraming::UntilClose, BodyFraming::Length),
                 keep_alive,
             };
             assert_eq!(parse_response_head(&bytes), Ok(Some(expected)), "{text:?}");
@@ -268,20 +289,69 @@ mod tests {
             head("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
             bad("bad content-length")
         );
-        assert_eq!(
-            head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
-            bad("chunked")
-        );
-        assert_eq!(
-            head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"),
-            bad("transfer-encoding")
-        );
         assert_eq!(head("NOT HTTP AT ALL\r\n\r\n"), bad("malformed head"));
         let many: String = std::iter::once("HTTP/1.1 200 OK\r\n".to_owned())
             .chain((0..=RESPONSE_HEADERS_COUNT_MAX).map(|i| format!("X-{i}: v\r\n")))
             .chain(std::iter::once("\r\n".to_owned()))
             .collect();
         assert_eq!(head(&many), bad("too many headers"));
+    }
+
+    #[test]
+    fn transfer_encodings_other_than_chunked_alone_are_refused() {
+        let framing = |text: &str| {
+            parse_response_head(text.as_bytes())
+                .map(|head| head.map(|head| (head.framing, head.keep_alive)))
+                .map_err(|e| e.reason())
+        };
+        let chunked = Ok(Some((BodyFraming::Chunked, true)));
+        for (text, expected) in [
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", chunked),
+            ("HTTP/1.1 200 OK\r\ntransfer-encoding:  CHUNKED \r\n\r\n", chunked),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                Ok(Some((BodyFraming::Chunked, false))),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                Err("transfer-encoding"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+                Err("transfer-encoding"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                Err("transfer-encoding"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Err("transfer-encoding"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\n",
+                Err("transfer-encoding"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: xchunked\r\n\r\n",
+                Err("transfer-encoding"),
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Err("transfer-encoding"),
+            ),
+            // Smuggling ambiguity, in either order and whatever the length.
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Err("content-length with transfer-encoding"),
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+                Err("content-length with transfer-encoding"),
+            ),
+        ] {
+            assert_eq!(framing(text), expected, "{text:?}");
+        }
     }
 
     proptest::proptest! {

@@ -7,6 +7,7 @@
 //! [`client`]'s. `http` imports no domain module: what it counts it reports through a
 //! [`Recorder`], and its limits are its own ([`HttpLimits`]).
 
+pub mod chunked;
 pub mod client;
 pub mod conn;
 mod counters;

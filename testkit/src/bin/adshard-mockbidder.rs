@@ -43,6 +43,9 @@ struct Cli {
     /// Most concurrent connections, one thread each; more are answered 503.
     #[arg(long, default_value_t = CONNECTIONS_MAX)]
     threads: usize,
+    /// Send bid responses with Transfer-Encoding: chunked instead of a Content-Length.
+    #[arg(long)]
+    chunked: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         responses,
         seed,
         threads: cli.threads,
+        chunked: cli.chunked,
     };
     // Validated here too, so that a bad value reads as a usage error rather than an I/O one.
     config.validate()?;

@@ -1,5 +1,6 @@
 //! The mock bidder's side of HTTP/1.1: reading a request head and its Content-Length body
-//! with limits, writing a response, and closing without losing the answer to an RST. Its own
+//! with limits, writing a response (with a length, or chunked when asked), and closing
+//! without losing the answer to an RST. Its own
 //! code rather than the engine's `http`, on purpose: the mock must stay a blocking std server
 //! that can be made to misbehave at any byte, and must not share a bug with the client it
 //! tests.
@@ -237,6 +238,70 @@ pub(super) fn write_response(
     stream.write_all(&response)
 }
 
+/// Data bytes per chunk of a chunked answer, in turn: one byte, a few, a typical write, and
+/// 0xAB (written `AB`, upper-case hex), so a decoder meets many chunk boundaries and both
+/// cases of hex digits in one answer.
+const CHUNK_BYTES_CYCLE: [usize; 4] = [1, 7, 64, 0xAB];
+
+/// `body` framed with `Transfer-Encoding: chunked` (RFC 9112 §7.1), the way streaming servers
+/// send it: chunk sizes from [`CHUNK_BYTES_CYCLE`], hex in lower case and upper case in turn,
+/// a chunk extension on every third chunk, and a trailer field after the last chunk.
+pub(super) fn chunked_body(body: &[u8]) -> Vec<u8> {
+    let mut framed = Vec::with_capacity(body.len() * 2 + 64);
+    let mut rest = body;
+    let mut chunk_idx = 0;
+    while !rest.is_empty() {
+        let size = CHUNK_BYTES_CYCLE[chunk_idx % CHUNK_BYTES_CYCLE.len()].min(rest.len());
+        let (chunk, after) = rest.split_at(size);
+        let size_line = if chunk_idx % 2 == 0 {
+            format!("{size:x}")
+        } else {
+            format!("{size:X}")
+        };
+        framed.extend_from_slice(size_line.as_bytes());
+        if chunk_idx % 3 == 0 {
+            framed.extend_from_slice(b";mock-ext=\"chunk\"");
+        }
+        framed.extend_from_slice(b"\r\n");
+        framed.extend_from_slice(chunk);
+        framed.extend_from_slice(b"\r\n");
+        rest = after;
+        chunk_idx += 1;
+    }
+    framed.extend_from_slice(b"0\r\nX-Mock-Trailer: done\r\n\r\n");
+    framed
+}
+
+/// Writes a 200 whose `body` is chunked ([`chunked_body`]): the head and the first half of
+/// the framed body in one write, the rest in another, so that the client reads it in pieces.
+pub(super) fn respond_chunked(
+    stream: &mut TcpStream,
+    content_type: &str,
+    body: &[u8],
+    close: bool,
+) -> After {
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
+    );
+    if close {
+        response.push_str("Connection: close\r\n");
+    }
+    response.push_str("\r\n");
+    let mut response = response.into_bytes();
+    let framed = chunked_body(body);
+    let (first, second) = framed.split_at(framed.len() / 2);
+    response.extend_from_slice(first);
+    let written = stream
+        .write_all(&response)
+        .and_then(|()| stream.flush())
+        .and_then(|()| stream.write_all(second));
+    match written {
+        Ok(()) if close => After::Close,
+        Ok(()) => After::KeepOpen,
+        Err(_) => After::Drop,
+    }
+}
+
 /// Writes a response and says what follows: keep-alive, close, or drop after a failed write.
 pub(super) fn respond(
     stream: &mut TcpStream,
@@ -249,5 +314,27 @@ pub(super) fn respond(
         Ok(()) if close => After::Close,
         Ok(()) => After::KeepOpen,
         Err(_) => After::Drop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunked_body;
+
+    #[test]
+    fn chunked_bodies_cycle_sizes_cases_and_extensions() {
+        let body: Vec<u8> = (0..250_u8).collect();
+        let framed = chunked_body(&body);
+        let text = String::from_utf8_lossy(&framed);
+        assert!(
+            text.starts_with("1;mock-ext=\"chunk\"\r\n\u{0}\r\n7\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nAB;mock-ext=\"chunk\"\r\n"), "{text}");
+        assert!(
+            text.ends_with("\r\n0\r\nX-Mock-Trailer: done\r\n\r\n"),
+            "{text}"
+        );
+        assert_eq!(chunked_body(b""), b"0\r\nX-Mock-Trailer: done\r\n\r\n");
     }
 }

@@ -18,8 +18,8 @@ use serde_json::Value;
 use super::bids::build_response;
 use super::faults::{self, hold, oversized_body, write_trickled, FaultKind, GARBAGE_BODY};
 use super::http::{
-    linger_close, read_at_least, read_head, respond, write_response, After, HeadOutcome,
-    READ_CHUNK_BYTES, WRITE_STALL_MAX,
+    linger_close, read_at_least, read_head, respond, respond_chunked, write_response, After,
+    HeadOutcome, READ_CHUNK_BYTES, WRITE_STALL_MAX,
 };
 use super::spec::MockBidderConfig;
 
@@ -500,6 +500,10 @@ fn handle_bid_request(
         Some(FaultKind::Oversized) => {
             let body = oversized_body(response);
             respond(stream, 200, "application/json", &body, close)
+        }
+        _ if shared.config.chunked => {
+            let body = serde_json::to_vec(&response).unwrap_or_default();
+            respond_chunked(stream, "application/json", &body, close)
         }
         _ => {
             let body = serde_json::to_vec(&response).unwrap_or_default();

@@ -418,6 +418,9 @@ pub struct MockBidderConfig {
     pub seed: u64,
     /// Most concurrent connections (one thread each), 1..=[`CONNECTIONS_MAX`].
     pub threads: usize,
+    /// Send bid responses (200s with a bid) with `Transfer-Encoding: chunked` instead of a
+    /// Content-Length, as many real DSPs' HTTP servers do when they stream their JSON.
+    pub chunked: bool,
 }
 
 impl Default for MockBidderConfig {
@@ -431,6 +434,7 @@ impl Default for MockBidderConfig {
             responses: None,
             seed: 1,
             threads: CONNECTIONS_MAX,
+            chunked: false,
         }
     }
 }
