@@ -86,18 +86,20 @@ fn main() -> ExitCode {
     }
 }
 
-/// Validates the config and every data file it names; prints every problem.
+/// Validates the config and every data file it names; prints every problem, then how many.
+/// The campaign files are checked even when the config has problems (with what of it could be
+/// read), so one run shows everything to fix.
 fn check_config(file: &std::path::Path) -> ExitCode {
-    let config = match Config::load(file) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            eprintln!("{}: {} error(s)", file.display(), error.issues.len());
-            return ExitCode::FAILURE;
-        }
+    let check = Config::check_file(file);
+    for issue in &check.issues {
+        eprintln!("{issue}");
+    }
+    let mut n_problems = check.issues.len();
+    let Some(config) = check.config else {
+        return problems_found(file, n_problems);
     };
     match adshard::server::load_campaigns(&config) {
-        Ok(data) => {
+        Ok(data) if n_problems == 0 => {
             println!(
                 "{}: ok ({} campaigns, {} advertisers{})",
                 file.display(),
@@ -109,13 +111,31 @@ fn check_config(file: &std::path::Path) -> ExitCode {
                     ""
                 }
             );
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
+        }
+        Ok(_) => {}
+        Err(adshard::error::StartError::Data(error)) => {
+            eprintln!("{error}");
+            n_problems += error.issues.len() + error.issues_omitted;
         }
         Err(error) => {
-            eprintln!("{error}");
-            ExitCode::FAILURE
+            eprintln!("{}: {error}", file.display());
+            n_problems += 1;
         }
     }
+    problems_found(file, n_problems)
+}
+
+/// The last line of a failed check: `file: N problems`.
+fn problems_found(file: &std::path::Path, n_problems: usize) -> ExitCode {
+    debug_assert!(n_problems > 0);
+    let noun = if n_problems == 1 {
+        "problem"
+    } else {
+        "problems"
+    };
+    eprintln!("{}: {n_problems} {noun}", file.display());
+    ExitCode::FAILURE
 }
 
 fn config_failure(error: &ConfigError) -> ExitCode {

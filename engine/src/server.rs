@@ -51,8 +51,7 @@ pub fn load_campaigns(config: &Config) -> Result<CampaignData, StartError> {
     if config.data.campaign_files.is_empty() {
         return Ok(data::demo());
     }
-    data::load_files(&config.data.campaign_files)
-        .map_err(|error| StartError::Data(error.to_string()))
+    Ok(data::load_files(&config.data.campaign_files)?)
 }
 
 /// Statistics requests in flight per shard: one scrape at a time is the norm; a few
