@@ -233,3 +233,89 @@ fn check_config_reports_campaign_problems_with_a_count() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A campaign with no exchange rate for its currency could never bid (its bid cannot be
+/// compared with the others): `check-config` and `serve` refuse it with the same line.
+#[test]
+fn campaign_currency_without_rate_is_an_error() {
+    let dir = adshard_testkit::temp_dir("config-currency-rate");
+    let campaign = |id: &str, currency: &str| {
+        format!(
+            r#"{{"id": "{id}", "advertiser": "adv-1", "adomain": "brand.example",
+                "bid_cpm_micros": 1000000, "currency": "{currency}",
+                "creatives": [{{"id": "n", "format": "native", "markup": "{{}}",
+                                "landing_page": "https://brand.example"}}]}}"#
+        )
+    };
+    std::fs::write(
+        dir.join("campaigns.json"),
+        format!(
+            r#"{{"advertisers": [{{"id": "adv-1", "name": "Example"}}],
+                "campaigns": [{}, {}, {}]}}"#,
+            campaign("c-base", "CHF"),
+            campaign("c-rated", "eur"),
+            campaign("c-unrated", "GBP"),
+        ),
+    )
+    .unwrap();
+    let (ok, stderr) = check_config_text(
+        &dir,
+        "adshard.toml",
+        "[currency]\nbase = \"CHF\"\nrates = { EUR = 1.05 }\n\n[data]\ncampaign_files = [\"campaigns.json\"]\n",
+    );
+    assert!(!ok, "{stderr}");
+    let config = dir.join("adshard.toml");
+    let prefix = format!(
+        "{}: campaign c-unrated: currency: ",
+        dir.join("campaigns.json").display()
+    );
+    let reported: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with(&prefix))
+        .collect();
+    assert_eq!(reported.len(), 1, "{prefix} once in:\n{stderr}");
+    assert!(reported[0].contains("GBP"), "{}", reported[0]);
+    assert_eq!(
+        stderr.lines().last(),
+        Some(format!("{}: 1 problem", config.display()).as_str()),
+        "{stderr}"
+    );
+
+    // `serve` refuses to start, with the same message.
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_adshard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--shards", "1", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            serve.kill().unwrap();
+            serve.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut serve_stderr = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut serve_stderr).unwrap();
+    let status = status.unwrap_or_else(|| panic!("serve started anyway:\n{serve_stderr}"));
+    assert!(!status.success(), "{serve_stderr}");
+    assert!(
+        serve_stderr.lines().any(|line| line == reported[0]),
+        "serve should say {:?}:\n{serve_stderr}",
+        reported[0]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
