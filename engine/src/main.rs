@@ -1,5 +1,7 @@
 //! The `adshard` binary: `serve` runs the server, `check-config` validates a config file.
 
+use std::ffi::OsStr;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,13 +44,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ADSHARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     match Cli::parse().command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Serve {
@@ -84,6 +80,30 @@ fn main() -> ExitCode {
             serve(loaded, &source)
         }
     }
+}
+
+/// Logs go to stderr, filtered by `ADSHARD_LOG` (default `info`), in colour only for a person
+/// at a terminal: escape codes in a log file or a pipe (journald, a shipper) break grep and
+/// parsers.
+fn init_logging() {
+    let colour = log_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ADSHARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(colour)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Colour when stderr is a terminal, unless `NO_COLOR` is set to anything but the empty string
+/// (<https://no-color.org>).
+fn log_colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.map_or(true, OsStr::is_empty)
 }
 
 /// Validates the config and every data file it names; prints every problem, then how many.
@@ -180,5 +200,29 @@ fn serve(config: Config, source: &std::path::Path) -> ExitCode {
     } else {
         eprintln!("adshard: a shard failed");
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        let cases: &[(bool, Option<&str>, bool)] = &[
+            (true, None, true),
+            (true, Some(""), true),
+            (true, Some("1"), false),
+            (true, Some("0"), false),
+            (false, None, false),
+            (false, Some("1"), false),
+        ];
+        for &(terminal, no_color, colour) in cases {
+            assert_eq!(
+                log_colour(terminal, no_color.map(OsStr::new)),
+                colour,
+                "terminal {terminal}, NO_COLOR {no_color:?}"
+            );
+        }
     }
 }
