@@ -2,13 +2,18 @@
 //!
 //! `adshard check-config` and `adshard serve` share this loader, so an error seen by one is the
 //! error seen by the other. Errors name the file, the field and the reason; semantic checks
-//! collect every problem instead of stopping at the first.
+//! collect every problem instead of stopping at the first, and so does reading the file
+//! (`document`: every unknown field and wrong type, each with its line).
+
+mod document;
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use document::FieldPath;
 
 use crate::auction::AuctionConfig;
 use crate::bidders::{
@@ -147,21 +152,23 @@ pub struct ConfigIssue {
     pub file: PathBuf,
     pub field: String,
     pub reason: String,
+    /// The line (from 1) of the field in the file, when the file has it (a semantic problem of
+    /// a default value, or of a command-line override, has none).
+    pub line: Option<usize>,
 }
 
 impl fmt::Display for ConfigIssue {
+    /// `file: [field: ]reason[ (line N)]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "{}: {}", self.file.display(), self.reason)
-        } else {
-            write!(
-                f,
-                "{}: {}: {}",
-                self.file.display(),
-                self.field,
-                self.reason
-            )
+        write!(f, "{}: ", self.file.display())?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
         }
+        write!(f, "{}", self.reason)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        Ok(())
     }
 }
 
@@ -183,54 +190,108 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// What checking a config file found: every problem, and the config with defaults where the
+/// problems were, so that what depends on it (the campaign files it names) can be checked in
+/// the same run. `config` is `None` only when the file is not TOML at all.
+#[derive(Debug)]
+pub struct ConfigCheck {
+    pub config: Option<Config>,
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl ConfigCheck {
+    /// The config when it has no problem, else every problem.
+    pub fn into_result(self) -> Result<Config, ConfigError> {
+        match self.config {
+            Some(config) if self.issues.is_empty() => Ok(config),
+            _ => {
+                debug_assert!(!self.issues.is_empty(), "no config and no problem");
+                Err(ConfigError {
+                    issues: self.issues,
+                })
+            }
+        }
+    }
+}
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            issues: vec![ConfigIssue {
-                file: path.to_owned(),
-                field: String::new(),
-                reason: format!("cannot read: {e}"),
-            }],
-        })?;
-        let mut config = Config::parse(&text, path)?;
-        // Data files are named relative to the config file, so a config and its data move
-        // together.
-        let base = path.parent().unwrap_or_else(|| Path::new("."));
-        for file in &mut config.data.campaign_files {
-            if file.is_relative() {
-                *file = base.join(&*file);
+        Config::check_file(path).into_result()
+    }
+
+    /// Reads and validates a config file, keeping what could be read despite the problems.
+    pub fn check_file(path: &Path) -> ConfigCheck {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => {
+                return ConfigCheck {
+                    config: None,
+                    issues: vec![ConfigIssue {
+                        file: path.to_owned(),
+                        field: String::new(),
+                        reason: format!("cannot read: {e}"),
+                        line: None,
+                    }],
+                }
+            }
+        };
+        let mut check = Config::check_text(&text, path);
+        if let Some(config) = &mut check.config {
+            // Data files are named relative to the config file, so a config and its data move
+            // together.
+            let base = path.parent().unwrap_or_else(|| Path::new("."));
+            for file in &mut config.data.campaign_files {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
             }
         }
-        Ok(config)
+        check
     }
 
     /// Parses and validates config text; `path` is only used to name the file in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let deserializer = toml::Deserializer::new(text);
-        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            let reason = match inner.span() {
-                Some(span) => {
-                    let line = text[..span.start.min(text.len())].lines().count().max(1);
-                    format!("{} (line {line})", inner.message().trim())
+        Config::check_text(text, path).into_result()
+    }
+
+    /// Parses and validates config text, reporting every problem with its line: what serde
+    /// refuses (`document`: unknown fields, wrong types, one after the other), then what
+    /// `validate` finds in the rest.
+    pub fn check_text(text: &str, path: &Path) -> ConfigCheck {
+        let lenient = document::deserialize_leniently::<Config>(text);
+        let mut issues: Vec<ConfigIssue> = lenient
+            .problems
+            .iter()
+            .map(|problem| ConfigIssue {
+                file: path.to_owned(),
+                field: problem.field.to_string(),
+                reason: problem.reason.clone(),
+                line: problem.line,
+            })
+            .collect();
+        if let Some(config) = &lenient.value {
+            for mut issue in config.validate(path) {
+                let field = lenient.path_in_file(&FieldPath::parse(&issue.field));
+                // A field serde refused holds its default now: a check of it would report a
+                // value the operator did not write.
+                if lenient
+                    .problems
+                    .iter()
+                    .any(|problem| field.starts_with(&problem.field))
+                {
+                    continue;
                 }
-                None => inner.message().trim().to_string(),
-            };
-            ConfigError {
-                issues: vec![ConfigIssue {
-                    file: path.to_owned(),
-                    field: if field == "." { String::new() } else { field },
-                    reason,
-                }],
+                issue.line = lenient.line_in_file(&field);
+                issue.field = field.to_string();
+                issues.push(issue);
             }
-        })?;
-        let issues = config.validate(path);
-        if issues.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError { issues })
+        }
+        // In file order, as an operator reads the file; problems without a line last.
+        issues.sort_by_key(|issue| issue.line.unwrap_or(usize::MAX));
+        ConfigCheck {
+            config: lenient.value,
+            issues,
         }
     }
 
@@ -242,6 +303,7 @@ impl Config {
                 file: path.to_owned(),
                 field: field.to_string(),
                 reason,
+                line: None,
             })
         };
         if let Err(reason) = parse_cpu_list(&self.server.cpus) {

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use crate::campaign::data::DataError;
 use crate::config::ConfigError;
 
 /// Why the server could not start. Each names what the operator must fix.
@@ -25,8 +26,9 @@ pub enum StartError {
     },
     #[error("cannot start the admin executor: {0}")]
     Admin(String),
-    #[error("campaign data: {0}")]
-    Data(String),
+    /// Every problem of the campaign files, one per line.
+    #[error("campaign data:\n{0}")]
+    Data(#[from] DataError),
     #[error("tracking: {0}")]
     Secret(String),
 }

@@ -1,5 +1,7 @@
 //! The `adshard` binary: `serve` runs the server, `check-config` validates a config file.
 
+use std::ffi::OsStr;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,13 +46,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ADSHARD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     match Cli::parse().command {
         Command::CheckConfig { file } => check_config(&file),
         Command::Serve {
@@ -88,18 +84,44 @@ fn main() -> ExitCode {
     }
 }
 
-/// Validates the config and every data file it names; prints every problem.
+/// Logs go to stderr, filtered by `ADSHARD_LOG` (default `info`), in colour only for a person
+/// at a terminal: escape codes in a log file or a pipe (journald, a shipper) break grep and
+/// parsers.
+fn init_logging() {
+    let colour = log_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ADSHARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(colour)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Colour when stderr is a terminal, unless `NO_COLOR` is set to anything but the empty string
+/// (<https://no-color.org>).
+fn log_colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
+    stderr_is_terminal && no_color.map_or(true, OsStr::is_empty)
+}
+
+/// Validates the config and every data file it names; prints every problem, then how many.
+/// The campaign files are checked even when the config has problems (with what of it could be
+/// read), so one run shows everything to fix.
 fn check_config(file: &std::path::Path) -> ExitCode {
-    let config = match Config::load(file) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            eprintln!("{}: {} error(s)", file.display(), error.issues.len());
-            return ExitCode::FAILURE;
-        }
+    let check = Config::check_file(file);
+    for issue in &check.issues {
+        eprintln!("{issue}");
+    }
+    let mut n_problems = check.issues.len();
+    let Some(config) = check.config else {
+        return problems_found(file, n_problems);
     };
     match adshard::server::load_campaigns(&config) {
-        Ok(data) => {
+        Ok(data) if n_problems == 0 => {
             println!(
                 "{}: ok ({} campaigns, {} advertisers{})",
                 file.display(),
@@ -111,13 +133,31 @@ fn check_config(file: &std::path::Path) -> ExitCode {
                     ""
                 }
             );
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
+        }
+        Ok(_) => {}
+        Err(adshard::error::StartError::Data(error)) => {
+            eprintln!("{error}");
+            n_problems += error.issues.len() + error.issues_omitted;
         }
         Err(error) => {
-            eprintln!("{error}");
-            ExitCode::FAILURE
+            eprintln!("{}: {error}", file.display());
+            n_problems += 1;
         }
     }
+    problems_found(file, n_problems)
+}
+
+/// The last line of a failed check: `file: N problems`.
+fn problems_found(file: &std::path::Path, n_problems: usize) -> ExitCode {
+    debug_assert!(n_problems > 0);
+    let noun = if n_problems == 1 {
+        "problem"
+    } else {
+        "problems"
+    };
+    eprintln!("{}: {n_problems} {noun}", file.display());
+    ExitCode::FAILURE
 }
 
 fn config_failure(error: &ConfigError) -> ExitCode {
@@ -180,4 +220,28 @@ fn install_signal_handlers(shutdown: &Arc<AtomicBool>) -> std::io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        let cases: &[(bool, Option<&str>, bool)] = &[
+            (true, None, true),
+            (true, Some(""), true),
+            (true, Some("1"), false),
+            (true, Some("0"), false),
+            (false, None, false),
+            (false, Some("1"), false),
+        ];
+        for &(terminal, no_color, colour) in cases {
+            assert_eq!(
+                log_colour(terminal, no_color.map(OsStr::new)),
+                colour,
+                "terminal {terminal}, NO_COLOR {no_color:?}"
+            );
+        }
+    }
 }

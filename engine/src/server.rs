@@ -6,6 +6,7 @@
 //! SO_REUSEPORT socket and the kernel spreads connections across them.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use crate::admin::{self, AdminSetup};
 use crate::campaign::{data, CampaignData};
 use crate::clock;
 use crate::config::{parse_cpu_list, Config};
+use crate::currency::CurrencyTable;
 use crate::error::StartError;
 use crate::shard::{self, ShardMeshes, ShardSetup};
 
@@ -46,13 +48,21 @@ pub fn tracking_secret(config: &Config) -> (Vec<u8>, SecretSource) {
     }
 }
 
-/// The campaigns to serve: the configured files, else the embedded demo set.
+/// The campaigns to serve: the configured files, else the embedded demo set; checked against
+/// the config too (every campaign's currency has a rate).
 pub fn load_campaigns(config: &Config) -> Result<CampaignData, StartError> {
+    let currencies = CurrencyTable::from_config(&config.currency);
+    let rules = data::LoadRules {
+        currencies: Some(&currencies),
+    };
     if config.data.campaign_files.is_empty() {
-        return Ok(data::demo());
+        return Ok(data::parse_str_under(
+            data::DEMO_JSON,
+            Path::new(data::DEMO_FILE_NAME),
+            &rules,
+        )?);
     }
-    data::load_files(&config.data.campaign_files)
-        .map_err(|error| StartError::Data(error.to_string()))
+    Ok(data::load_files_under(&config.data.campaign_files, &rules)?)
 }
 
 /// Statistics requests in flight per shard: one scrape at a time is the norm; a few

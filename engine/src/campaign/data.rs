@@ -30,6 +30,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::model::{Advertiser, Campaign, CampaignData};
+use crate::currency::CurrencyTable;
 use format::{AdvertiserJson, CampaignJson};
 
 /// One micro-unit is a millionth of a currency unit.
@@ -213,14 +214,31 @@ impl fmt::Display for DataError {
 
 impl std::error::Error for DataError {}
 
+/// What a load checks beyond the files themselves: facts of the server's configuration the
+/// data must agree with. The default checks the files alone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadRules<'r> {
+    /// The exchange rates the server runs with: a campaign in a currency without a rate (and
+    /// not the base) could never bid, so it is a problem of the load.
+    pub currencies: Option<&'r CurrencyTable>,
+}
+
 /// Loads and merges data files (paths as given: the caller resolves them against the config
 /// file's directory). No paths: empty data.
 pub fn load_files(paths: &[PathBuf]) -> Result<CampaignData, DataError> {
+    load_files_under(paths, &LoadRules::default())
+}
+
+/// [`load_files`], also checking the data against `rules`.
+pub fn load_files_under(
+    paths: &[PathBuf],
+    rules: &LoadRules<'_>,
+) -> Result<CampaignData, DataError> {
     let mut sink = IssueSink::default();
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
         match read_file(path) {
-            Ok(text) => files.push(parse_file(&text, path, &mut sink)),
+            Ok(text) => files.push(parse_file(&text, path, rules, &mut sink)),
             Err(reason) => sink.push(DataIssue {
                 file: path.clone(),
                 position: None,
@@ -235,8 +253,17 @@ pub fn load_files(paths: &[PathBuf]) -> Result<CampaignData, DataError> {
 
 /// Parses one file's text; `file` names it in issues.
 pub fn parse_str(text: &str, file: &Path) -> Result<CampaignData, DataError> {
+    parse_str_under(text, file, &LoadRules::default())
+}
+
+/// [`parse_str`], also checking the data against `rules`.
+pub fn parse_str_under(
+    text: &str,
+    file: &Path,
+    rules: &LoadRules<'_>,
+) -> Result<CampaignData, DataError> {
     let mut sink = IssueSink::default();
-    let parsed = parse_file(text, file, &mut sink);
+    let parsed = parse_file(text, file, rules, &mut sink);
     merge(vec![parsed], sink)
 }
 
@@ -404,7 +431,7 @@ fn parse_skeleton(text: &str) -> Result<FileSkeleton, (String, serde_json::Error
     Ok(skeleton)
 }
 
-fn parse_file(text: &str, file: &Path, sink: &mut IssueSink) -> ParsedFile {
+fn parse_file(text: &str, file: &Path, rules: &LoadRules<'_>, sink: &mut IssueSink) -> ParsedFile {
     let mut parsed = ParsedFile::empty(file);
     let file_start = TextPosition { line: 1, column: 1 };
 
@@ -491,7 +518,7 @@ fn parse_file(text: &str, file: &Path, sink: &mut IssueSink) -> ParsedFile {
             id: id_ok.then(|| id.clone()),
             advertiser_id: Some(entry.advertiser.clone()),
         });
-        if let Some(campaign) = check::campaign(entry, &mut reporter) {
+        if let Some(campaign) = check::campaign(entry, rules, &mut reporter) {
             parsed.campaigns.push(campaign);
         }
     }

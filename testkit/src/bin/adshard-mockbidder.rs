@@ -14,9 +14,16 @@ use adshard_testkit::mockbidder::{
 use anyhow::Context;
 use clap::Parser;
 
-/// A mock OpenRTB bidder with latency and fault injection (see testkit/README.md).
+/// A mock OpenRTB bidder (DSP) with chosen latency, bid rate and price, and injected faults.
+///
+/// Answers OpenRTB 2.5/2.6 bid requests POSTed to any path over keep-alive HTTP/1.1, to test
+/// and benchmark adshard's bidder client against slow and misbehaving bidders. `GET /healthz`
+/// answers 200, `GET /stats` the counts as JSON. Once bound it prints `listening on ADDR` on
+/// stdout and the seed on stderr, and serves until killed. More in testkit/README.md.
+// The help text comes from this doc comment: a bare `about` would print the crate's
+// description (what the testkit holds), which is not what this binary is.
 #[derive(Parser)]
-#[command(name = "adshard-mockbidder", version, about)]
+#[command(name = "adshard-mockbidder", version)]
 struct Cli {
     /// Address to listen on, e.g. 127.0.0.1:9001; port 0 picks a free port (printed).
     #[arg(long)]

@@ -16,7 +16,7 @@ use super::format::{
 };
 use super::rfc3339;
 use super::{
-    Reporter, BID_CPM_MICROS_MAX, BUDGET_MICROS_MAX, COUNTRIES_PER_CAMPAIGN_MAX,
+    LoadRules, Reporter, BID_CPM_MICROS_MAX, BUDGET_MICROS_MAX, COUNTRIES_PER_CAMPAIGN_MAX,
     CREATIVES_PER_CAMPAIGN_MAX, CREATIVE_DURATION_S_MAX, CREATIVE_LIST_ENTRIES_MAX,
     CREATIVE_SIDE_PX_MAX, DAYPARTS_PER_CAMPAIGN_MAX, DEVICE_TYPES_PER_CAMPAIGN_MAX,
     FREQUENCY_CAPS_PER_CAMPAIGN_MAX, FREQUENCY_CAP_IMPRESSIONS_MAX, FREQUENCY_CAP_WINDOW_S_MAX,
@@ -125,7 +125,11 @@ fn units(micros: i64) -> String {
 }
 
 /// The campaign's id was checked by the caller, which decides how issues name the campaign.
-pub(super) fn campaign(json: CampaignJson, r: &mut Reporter<'_>) -> Option<Campaign> {
+pub(super) fn campaign(
+    json: CampaignJson,
+    rules: &LoadRules<'_>,
+    r: &mut Reporter<'_>,
+) -> Option<Campaign> {
     let n_before = r.n_reported;
     if json.advertiser.is_empty() {
         r.report("advertiser", "must not be empty");
@@ -163,6 +167,20 @@ pub(super) fn campaign(json: CampaignJson, r: &mut Reporter<'_>) -> Option<Campa
         );
         Currency::USD
     });
+    if let Some(currencies) = rules.currencies {
+        if Currency::parse(&json.currency).is_some() && !currencies.knows(currency) {
+            // The auction compares bids in the base currency: without a rate this campaign is
+            // a candidate that can never be priced, silently. Better refused at load.
+            r.report(
+                "currency",
+                format!(
+                    "{} has no rate in [currency].rates (base {}): the campaign could never bid",
+                    currency.as_str(),
+                    currencies.base().as_str()
+                ),
+            );
+        }
+    }
     let budget = budget(json.budget.as_ref(), r);
     let (start_unix_s, end_unix_s) = flight(json.flight.as_ref(), r);
     let frequency_caps = frequency_caps(&json.frequency_caps, r);

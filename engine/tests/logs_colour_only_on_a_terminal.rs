@@ -1,0 +1,54 @@
+//! Logs written to a file or a pipe (journald, `2> log`, a log shipper) carry no ANSI colour
+//! codes: escape bytes in a log file break grep, parsers and alerting. Colour is for a person
+//! at a terminal only.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// Starts `adshard serve` with stderr to a pipe and returns what it logged up to "serving".
+fn serve_logs(envs: &[(&str, &str)]) -> String {
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_adshard"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--shards", "1"])
+        .env_remove("NO_COLOR")
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut logs = String::new();
+    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
+    // Until the server says it serves, or ends (then the assertion below shows why).
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        logs.push_str(&line);
+        if line.contains("adshard serving") {
+            break;
+        }
+    }
+    let _ = serve.kill();
+    serve.wait().unwrap();
+    assert!(
+        logs.contains("adshard serving"),
+        "server did not start:\n{logs}"
+    );
+    logs
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let logs = serve_logs(&[]);
+    assert!(
+        !logs.contains('\u{1b}'),
+        "ANSI escape in piped logs:\n{logs:?}"
+    );
+}
