@@ -59,7 +59,8 @@ impl CampaignCounters {
     }
 }
 
-/// Why a tracking request was refused (403), or that it repeated an event already counted.
+/// What became of a tracking request: counted, a repeat of an event already counted, refused
+/// (403), or a late click (redirected, not counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackingOutcome {
     Counted,
@@ -69,16 +70,20 @@ pub enum TrackingOutcome {
     Expired,
     /// Valid signature, but the campaign is no longer in the catalog.
     UnknownCampaign,
+    /// A validly signed click past its token's lifetime: redirected, neither counted nor
+    /// billed.
+    Late,
 }
 
 impl TrackingOutcome {
-    pub const ALL: [TrackingOutcome; 6] = [
+    pub const ALL: [TrackingOutcome; 7] = [
         TrackingOutcome::Counted,
         TrackingOutcome::Duplicate,
         TrackingOutcome::Malformed,
         TrackingOutcome::Forged,
         TrackingOutcome::Expired,
         TrackingOutcome::UnknownCampaign,
+        TrackingOutcome::Late,
     ];
 
     pub fn label(self) -> &'static str {
@@ -89,6 +94,7 @@ impl TrackingOutcome {
             TrackingOutcome::Forged => "forged",
             TrackingOutcome::Expired => "expired",
             TrackingOutcome::UnknownCampaign => "unknown_campaign",
+            TrackingOutcome::Late => "late",
         }
     }
 }

@@ -275,3 +275,109 @@ fn now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+#[test]
+fn late_click_still_redirects() {
+    let server =
+        TestServer::start_with_campaigns(|config| config.tracking.token_ttl_s = 60, demo());
+    let bid = auction(&server);
+    let signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).unwrap();
+    let mut late = String::new();
+    signer
+        .sign(&claims(&bid.campaign, now() - 3600), &mut late)
+        .unwrap();
+    let mut client = Client::connect(server.addr);
+    // The user clicked an ad we served, an hour ago: the advertiser's page, not an error.
+    let response = client.get(&format!("/click?t={late}"));
+    assert_eq!(
+        response.status,
+        302,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let data = demo();
+    let creative = data
+        .campaigns
+        .iter()
+        .find(|c| c.id == bid.campaign)
+        .and_then(|c| c.creatives.iter().find(|cr| cr.id == "acme-spring-300x250"))
+        .expect("the demo creative the claims name");
+    assert_eq!(
+        response.header("location"),
+        Some(creative.landing_page.as_str())
+    );
+    wait_metric(
+        &server,
+        "adshard_tracking_requests_total",
+        &["event=\"click\"", "outcome=\"late\""],
+        1,
+    );
+    // Counted as late, not as a click, and billed nothing.
+    let campaign = format!("campaign=\"{}\"", bid.campaign);
+    assert_eq!(
+        server.metric_sum(
+            "adshard_campaign_events_total",
+            &[&campaign, "event=\"click\""]
+        ),
+        0
+    );
+    assert_eq!(
+        server.metric_sum("adshard_campaign_spend_micros_total", &[&campaign]),
+        0
+    );
+    // Only clicks are let through late: an expired pixel is still refused.
+    assert_eq!(client.get(&format!("/imp?t={late}")).status, 403);
+}
+
+#[test]
+fn forged_token_body_says_nothing() {
+    let server =
+        TestServer::start_with_campaigns(|config| config.tracking.token_ttl_s = 60, demo());
+    let bid = auction(&server);
+    let mut altered = bid.token.clone().into_bytes();
+    let last = altered.len() - 5;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let demo_signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).unwrap();
+    let mut forged = String::new();
+    TokenSigner::new(&[7u8; 32])
+        .unwrap()
+        .sign(&claims(&bid.campaign, now()), &mut forged)
+        .unwrap();
+    let mut expired = String::new();
+    demo_signer
+        .sign(&claims(&bid.campaign, now() - 3600), &mut expired)
+        .unwrap();
+    let mut unknown_campaign = String::new();
+    demo_signer
+        .sign(&claims("no-such-campaign", now()), &mut unknown_campaign)
+        .unwrap();
+    let mut client = server.connect();
+    let mut bodies = Vec::new();
+    for query in [
+        format!("t={altered}"),
+        format!("t={forged}"),
+        format!("t={expired}"),
+        format!("t={unknown_campaign}"),
+        "t=garbage!!".to_string(),
+        String::new(),
+    ] {
+        for path in ["/imp", "/win", "/click"] {
+            let response = client.get(&format!("{path}?{query}"));
+            if path == "/click" && query.contains(&expired) {
+                continue; // a late click redirects (late_click_still_redirects)
+            }
+            assert_eq!(response.status, 403, "{path}?{query}");
+            bodies.push((format!("{path}?{query}"), response.body));
+        }
+    }
+    // One body for every refusal: which check failed is for our counters, not for a forger.
+    let (_, first) = &bodies[0];
+    for (url, body) in &bodies {
+        assert_eq!(
+            String::from_utf8_lossy(body),
+            String::from_utf8_lossy(first),
+            "{url}"
+        );
+    }
+}

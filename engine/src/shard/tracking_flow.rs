@@ -10,8 +10,8 @@ use crate::delivery::{per_event_micros, spend_micros};
 use crate::http::{Endpoint, Request, Response};
 use crate::stats::TrackingOutcome;
 use crate::tracking::{
-    price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, DedupeKey, EventKind,
-    TokenError, TrackingClaims,
+    check_age, price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, DedupeKey,
+    EventKind, TokenError, TrackingClaims,
 };
 
 /// The 1x1 transparent GIF an impression pixel answers with.
@@ -20,6 +20,24 @@ const PIXEL_GIF: &[u8] = &[
     0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
+
+/// What every refused tracking call gets: which check failed is for our counters, not for
+/// the caller (a forger learns nothing from the answer).
+const REFUSAL_REASON: &str = "forbidden";
+
+/// Answers a refused tracking call: 403 with the same body whatever the reason.
+fn refuse(endpoint: Endpoint, response: &mut Response) {
+    response.set_error(endpoint, 403, REFUSAL_REASON, "t");
+}
+
+/// The counter of a token that failed its checks.
+fn outcome_of(error: TokenError) -> TrackingOutcome {
+    match error {
+        TokenError::Malformed { .. } => TrackingOutcome::Malformed,
+        TokenError::BadSignature => TrackingOutcome::Forged,
+        TokenError::Expired { .. } | TokenError::FromTheFuture { .. } => TrackingOutcome::Expired,
+    }
+}
 
 /// The endpoint of an event kind, and its row in the tracking statistics.
 fn endpoint_of(kind: EventKind) -> (Endpoint, usize) {
@@ -92,7 +110,9 @@ impl ShardHandler {
     }
 
     /// Checks the token of a tracking call and answers it. A refused call is answered with
-    /// its error and counted here; an accepted one gives its event and the shard that owns it.
+    /// [`refuse`] and counted here; an accepted one gives its event and the shard that owns it.
+    /// A validly signed click past its lifetime is redirected and counted as late, but gives
+    /// no event: the user gets the advertiser's page, nobody is billed.
     fn verify_event(
         &self,
         kind: EventKind,
@@ -105,53 +125,50 @@ impl ShardHandler {
             response.set_error(endpoint, 500, "internal error", "");
             return None;
         };
+        let stats = &self.context.stats;
         let Some(token) = token_from_query(query) else {
-            self.context
-                .stats
-                .record_tracking(event_idx, TrackingOutcome::Malformed);
-            response.set_error(endpoint, 403, "missing tracking token", "t");
+            stats.record_tracking(event_idx, TrackingOutcome::Malformed);
+            refuse(endpoint, response);
             return None;
         };
-        let verified = match self.signer.verify(
-            token,
-            clock::unix_s(),
-            self.token_ttl_s,
-            &mut scratch.token_scratch,
-        ) {
+        let verified = match self
+            .signer
+            .verify_signature(token, &mut scratch.token_scratch)
+        {
             Ok(verified) => verified,
             Err(error) => {
-                let outcome = match error {
-                    TokenError::Malformed { .. } => TrackingOutcome::Malformed,
-                    TokenError::BadSignature => TrackingOutcome::Forged,
-                    TokenError::Expired { .. } | TokenError::FromTheFuture { .. } => {
-                        TrackingOutcome::Expired
-                    }
-                };
-                self.context.stats.record_tracking(event_idx, outcome);
-                response.set_error(endpoint, 403, &error.to_string(), "t");
+                stats.record_tracking(event_idx, outcome_of(error));
+                refuse(endpoint, response);
                 return None;
             }
         };
-        let catalog = self.catalog.borrow().clone();
         let claims = verified.claims;
+        let age = check_age(claims.issued_unix_s, clock::unix_s(), self.token_ttl_s);
+        let late_click = matches!(age, Err(TokenError::Expired { .. })) && kind == EventKind::Click;
+        match age {
+            Err(error) if !late_click => {
+                stats.record_tracking(event_idx, outcome_of(error));
+                refuse(endpoint, response);
+                return None;
+            }
+            _ => {}
+        }
+        let catalog = self.catalog.borrow().clone();
         let found = (claims.buyer_kind == BuyerKind::Campaign)
             .then(|| catalog.campaign_idx(claims.buyer_id))
             .flatten()
             .map(|idx| (idx, &catalog.campaigns()[idx as usize]));
         let Some((campaign_idx, campaign)) = found else {
-            self.context
-                .stats
-                .record_tracking(event_idx, TrackingOutcome::UnknownCampaign);
-            response.set_error(
-                endpoint,
-                403,
-                "tracking token names no current campaign",
-                "t",
-            );
+            stats.record_tracking(event_idx, TrackingOutcome::UnknownCampaign);
+            refuse(endpoint, response);
             return None;
         };
-        let (spend_micros, committed_micros) = self.event_charge(kind, campaign, &claims, query);
         answer_event(kind, campaign, claims.creative_id, response);
+        if late_click {
+            stats.record_tracking(event_idx, TrackingOutcome::Late);
+            return None;
+        }
+        let (spend_micros, committed_micros) = self.event_charge(kind, campaign, &claims, query);
         let owner = usize::from(claims.shard_idx) % self.n_shards();
         let event = TrackingEvent {
             kind,

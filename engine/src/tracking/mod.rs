@@ -26,8 +26,12 @@
 //!
 //! 1. [`EventKind::from_path`], then [`token::token_from_query`]; missing token: 403.
 //! 2. [`token::TokenSigner::verify`] with the shard's [`token::TokenScratch`], the wall clock
-//!    and the configured TTL. On error answer 403 with no detail (a forger learns nothing) and
-//!    count [`token::TokenError::label`]; `BadLayout` deserves an alert.
+//!    and the configured TTL. On error answer 403 with the same body whatever the reason (a
+//!    forger learns nothing) and count [`token::TokenError::label`]; `BadLayout` deserves an
+//!    alert. One exception: a click whose signature holds but whose token expired
+//!    ([`token::TokenSigner::verify_signature`], then [`token::check_age`]) still redirects
+//!    to the landing page (a user clicking an old page gets the advertiser's page, not an
+//!    error); it is counted as late and is neither counted as a click nor billed.
 //! 3. [`dedupe::DedupeKey::new`] from the kind and the tag. Send the event to one shard chosen
 //!    from the token, so a repeat that lands on another shard is still caught: the server
 //!    uses the token's `shard_idx` (the shard that decided the bid, which also holds its
@@ -45,7 +49,7 @@
 //! 6. `/imp`: answer 204, or a 1×1 GIF where the URL is a pixel.
 //! 7. `/click`: look the landing page up in the catalog by buyer and creative ids and answer
 //!    302 to it, also for a repeat (the user clicked; only the count is deduplicated). A token
-//!    of a bidder, or a creative no longer in the catalog, gets 404: the token never holds a
+//!    of a bidder, or a campaign no longer in the catalog, gets 403: the token never holds a
 //!    URL, so it can never redirect anywhere an advertiser did not configure.
 //!
 //! The secret is config, at least [`token::SECRET_BYTES_MIN`] random bytes, and the same on
@@ -61,9 +65,9 @@ pub mod token;
 pub use config::TrackingConfig;
 pub use dedupe::{DedupeKey, DedupeWindow, DEDUPE_ENTRIES_MAX_CEILING};
 pub use token::{
-    price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, ClaimsError,
-    SecretTooShort, TokenError, TokenScratch, TokenSigner, TokenTag, TrackingClaims, VerifiedToken,
-    CLOCK_SKEW_S_MAX, ID_BYTES_MAX, SECRET_BYTES_MIN, TOKEN_CHARS_MAX,
+    check_age, price_from_query, price_micros_from_decimal, token_from_query, BuyerKind,
+    ClaimsError, SecretTooShort, TokenError, TokenScratch, TokenSigner, TokenTag, TrackingClaims,
+    VerifiedToken, CLOCK_SKEW_S_MAX, ID_BYTES_MAX, SECRET_BYTES_MIN, TOKEN_CHARS_MAX,
 };
 
 /// The event a tracking URL reports. Not part of the signature: it comes from the path.

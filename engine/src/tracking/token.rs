@@ -313,13 +313,28 @@ impl TokenSigner {
     }
 
     /// Checks `token` (as found in the query string) at `now_unix_s` against a lifetime of
-    /// `ttl_s` seconds, and returns its claims. The signature is checked before anything in
-    /// the payload is believed, and compared in constant time.
+    /// `ttl_s` seconds, and returns its claims: [`TokenSigner::verify_signature`], then
+    /// [`check_age`].
     pub fn verify<'s>(
         &self,
         token: &str,
         now_unix_s: i64,
         ttl_s: u64,
+        scratch: &'s mut TokenScratch,
+    ) -> Result<VerifiedToken<'s>, TokenError> {
+        let verified = self.verify_signature(token, scratch)?;
+        check_age(verified.claims.issued_unix_s, now_unix_s, ttl_s)?;
+        Ok(verified)
+    }
+
+    /// Checks that `token` was signed by us and returns its claims, whatever its age. The
+    /// signature is checked before anything in the payload is believed, and compared in
+    /// constant time. Only for an answer that does not depend on the token being fresh (a
+    /// late click's redirect): nothing may be counted or billed on a token whose age
+    /// [`check_age`] has not accepted.
+    pub fn verify_signature<'s>(
+        &self,
+        token: &str,
         scratch: &'s mut TokenScratch,
     ) -> Result<VerifiedToken<'s>, TokenError> {
         let malformed = |reason| TokenError::Malformed { reason };
@@ -350,21 +365,6 @@ impl TokenSigner {
         let claims = read_payload(payload).ok_or(malformed(MalformedReason::BadLayout))?;
         let mut tag_bytes = [0u8; TAG_BYTES];
         tag_bytes.copy_from_slice(tag);
-
-        // i128: neither a hostile clock nor a huge TTL can overflow.
-        let age_s = i128::from(now_unix_s) - i128::from(claims.issued_unix_s);
-        let saturate = |seconds: i128| i64::try_from(seconds).unwrap_or(i64::MAX);
-        if -age_s > i128::from(CLOCK_SKEW_S_MAX) {
-            return Err(TokenError::FromTheFuture {
-                ahead_s: saturate(-age_s),
-            });
-        }
-        if age_s > i128::from(ttl_s) {
-            return Err(TokenError::Expired {
-                age_s: saturate(age_s),
-                ttl_s,
-            });
-        }
         Ok(VerifiedToken {
             claims,
             tag: TokenTag(tag_bytes),
@@ -391,6 +391,27 @@ fn tags_equal(expected: &[u8; TAG_BYTES], received: &[u8]) -> bool {
         .zip(received)
         .fold(0u8, |acc, (a, b)| acc | (a ^ b));
     std::hint::black_box(difference) == 0
+}
+
+/// Whether a token issued at `issued_unix_s` may still be used at `now_unix_s` under a
+/// lifetime of `ttl_s` seconds: not older than the TTL, and not issued further ahead than the
+/// clock skew allowed.
+pub fn check_age(issued_unix_s: i64, now_unix_s: i64, ttl_s: u64) -> Result<(), TokenError> {
+    // i128: neither a hostile clock nor a huge TTL can overflow.
+    let age_s = i128::from(now_unix_s) - i128::from(issued_unix_s);
+    let saturate = |seconds: i128| i64::try_from(seconds).unwrap_or(i64::MAX);
+    if -age_s > i128::from(CLOCK_SKEW_S_MAX) {
+        return Err(TokenError::FromTheFuture {
+            ahead_s: saturate(-age_s),
+        });
+    }
+    if age_s > i128::from(ttl_s) {
+        return Err(TokenError::Expired {
+            age_s: saturate(age_s),
+            ttl_s,
+        });
+    }
+    Ok(())
 }
 
 fn check_claims(claims: &TrackingClaims<'_>) -> Result<(), ClaimsError> {
