@@ -8,7 +8,8 @@
 use adshard::currency::Currency;
 use adshard::tracking::dedupe::{DedupeKey, DedupeWindow};
 use adshard::tracking::token::{
-    token_from_query, BuyerKind, TokenScratch, TokenSigner, TrackingClaims, TOKEN_CHARS_MAX,
+    token_from_query, BidTokens, BuyerKind, TokenScratch, TokenSigner, TrackingClaims,
+    TOKEN_CHARS_MAX,
 };
 use adshard::tracking::EventKind;
 use adshard_testkit::alloc::allocations_during;
@@ -29,6 +30,7 @@ fn sign_verify_and_dedupe_allocate_nothing_after_warm_up() {
         .collect();
     let mut url = String::with_capacity(64 + TOKEN_CHARS_MAX);
     let mut scratch = TokenScratch::new();
+    let mut tokens = BidTokens::new();
     // Smaller than the events measured, so eviction is measured too.
     let mut window = DedupeWindow::with_capacity(256);
 
@@ -49,9 +51,10 @@ fn sign_verify_and_dedupe_allocate_nothing_after_warm_up() {
                 shard_idx: 0,
                 user_key: 0,
             };
+            signer.sign(&claims, &mut tokens).expect("valid claims");
             url.clear();
             url.push_str("t=");
-            signer.sign(&claims, &mut url).expect("valid claims");
+            tokens.push(EventKind::Billing, &mut url);
             url.push_str("&p=1.25");
 
             let token = token_from_query(&url).expect("has t");

@@ -21,7 +21,7 @@ use adshard::catalog::Catalog;
 use adshard::config::Config;
 use adshard::currency::CurrencyTable;
 use adshard::openrtb::parse_bid_request;
-use adshard::tracking::{BuyerKind, TokenSigner, TrackingClaims};
+use adshard::tracking::{BidTokens, BuyerKind, TokenSigner, TrackingClaims};
 
 struct Args {
     campaigns: PathBuf,
@@ -77,8 +77,8 @@ fn run_batch(
     };
     let mut request = AdRequest::default();
     let mut scratch = AuctionScratch::default();
-    let (mut out, mut token, mut adm, mut url) =
-        (Vec::new(), String::new(), String::new(), String::new());
+    let (mut out, mut tokens, mut adm, mut url) =
+        (Vec::new(), BidTokens::new(), String::new(), String::new());
     let mut outcome = Outcome {
         bids: 0,
         rejected: 0,
@@ -103,7 +103,7 @@ fn run_batch(
                 continue;
             }
             let currency = scratch.currency;
-            let mut sign = |winner: &adshard::auction::Winner, out: &mut String| {
+            let mut sign = |winner: &adshard::auction::Winner, tokens: &mut BidTokens| {
                 let campaign = catalog.campaign(winner.campaign_idx);
                 let imp = request.imps()[winner.imp_idx];
                 let claims = TrackingClaims {
@@ -118,7 +118,7 @@ fn run_batch(
                     shard_idx: 0,
                     user_key: 0,
                 };
-                let _ = signer.sign(&claims, out);
+                let _ = signer.sign(&claims, tokens);
             };
             let context = ResponseContext {
                 public_url: "http://127.0.0.1:8080",
@@ -133,7 +133,7 @@ fn run_batch(
                 catalog,
                 &context,
                 &mut sign,
-                &mut token,
+                &mut tokens,
                 &mut adm,
                 &mut url,
             );

@@ -19,7 +19,7 @@ use crate::http::{Endpoint, Request, Response};
 use crate::openrtb::parse_bid_request;
 use crate::overload::Level;
 use crate::stats::DecideSnapshot;
-use crate::tracking::{BuyerKind, TrackingClaims};
+use crate::tracking::{BidTokens, BuyerKind, TrackingClaims};
 
 /// Where this shard's auctions were decided, and how long deciding took; for `/metrics`.
 #[derive(Debug, Default)]
@@ -370,9 +370,9 @@ impl ShardHandler {
         200
     }
 
-    /// Signs the tracking token of one winning bid into a string, for the response writer.
-    /// The token names this shard: its events come back here, where the bid's budget is
-    /// committed and the user's caps are counted.
+    /// Signs the tracking tokens of one winning bid (one per event kind), for the response
+    /// writer. The tokens name this shard: their events come back here, where the bid's budget
+    /// is committed and the user's caps are counted.
     fn token_signer<'a>(
         &'a self,
         ad_request: &'a AdRequest,
@@ -380,9 +380,9 @@ impl ShardHandler {
         currency: Currency,
         user_key: u64,
         now_unix_s: i64,
-    ) -> impl FnMut(&Winner, &mut String) + 'a {
+    ) -> impl FnMut(&Winner, &mut BidTokens) + 'a {
         let shard_idx = u16::try_from(self.peer_id()).unwrap_or(u16::MAX);
-        move |winner: &Winner, out: &mut String| {
+        move |winner: &Winner, tokens: &mut BidTokens| {
             let campaign = &catalog.campaigns()[winner.campaign_idx as usize];
             let imp_id = ad_request
                 .imps()
@@ -404,9 +404,9 @@ impl ShardHandler {
                 user_key,
             };
             // Every id was checked against the token's limits by the commit, so signing
-            // cannot fail; if it did, the bid would go out with an empty token and its events
+            // cannot fail; if it did, the bid would go out with empty tokens and its events
             // be refused.
-            let signed = self.signer.sign(&claims, out);
+            let signed = self.signer.sign(&claims, tokens);
             debug_assert!(signed.is_ok(), "{signed:?}");
         }
     }

@@ -55,7 +55,7 @@ use crate::overload::Overload;
 use crate::pacing::PacingConfig;
 use crate::stats::{BidderSnapshot, CampaignCounters, DeliverySnapshot, ShardStats, StatsSnapshot};
 use crate::tracking::{
-    DedupeKey, DedupeWindow, EventKind, TokenScratch, TokenSigner, CLOCK_SKEW_S_MAX,
+    BidTokens, DedupeWindow, EventKind, TokenScratch, TokenSigner, TokenTag, CLOCK_SKEW_S_MAX,
 };
 use auction_flow::DecisionCounters;
 use exchange::Exchange;
@@ -128,7 +128,8 @@ pub enum ShardMessage {
 #[derive(Debug, Clone, Copy)]
 pub struct TrackingEvent {
     pub kind: EventKind,
-    pub key: DedupeKey,
+    /// The bid's identity, the same for each of its kinds: what the dedupe window keys on.
+    pub tag: TokenTag,
     pub campaign_idx: u32,
     /// What the event costs the campaign, in micro-units of its currency (0 unless it is the
     /// event the campaign spends on).
@@ -198,7 +199,7 @@ impl std::fmt::Debug for MeshSenders {
 #[derive(Debug, Default)]
 struct RequestScratch {
     auction: AuctionScratch,
-    token: String,
+    token: BidTokens,
     adm: String,
     url: String,
     token_scratch: TokenScratch,

@@ -2,6 +2,13 @@
 //! the event on the shard that decided its bid (which holds its budget commitment, the user's
 //! caps and the dedupe window that judges its repeats). Tokens are `tracking`'s, the money is
 //! `delivery`'s; this file carries the event from one to the other across shards.
+//!
+//! Who charges: a campaign that spends on wins is charged by the win notice (`nurl`), one that
+//! spends on impressions by the billing notice (`burl`), each at the clearing price the
+//! exchange reports in it (within the signed price) and once per bid. The impression pixel
+//! counts the impression and the user's caps but never charges: the browser fires it, and it
+//! knows no price. An impression reported by both the pixel and the billing notice is counted
+//! once, by whichever arrives first, and charged once, by the billing notice.
 
 use super::{ShardHandler, ShardMessage, TrackingEvent};
 use crate::campaign::{Campaign, SpendOn};
@@ -10,7 +17,7 @@ use crate::delivery::{per_event_micros, spend_micros};
 use crate::http::{Endpoint, Request, Response};
 use crate::stats::TrackingOutcome;
 use crate::tracking::{
-    check_age, price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, DedupeKey,
+    check_age, clearing_price_micros, price_from_query, token_from_query, BuyerKind, DedupeKey,
     EventKind, TokenError, TrackingClaims,
 };
 
@@ -39,22 +46,32 @@ fn outcome_of(error: TokenError) -> TrackingOutcome {
     }
 }
 
-/// The endpoint of an event kind, and its row in the tracking statistics.
-fn endpoint_of(kind: EventKind) -> (Endpoint, usize) {
+/// The endpoint a request for event `kind` reached, for the HTTP counters.
+fn endpoint_of(kind: EventKind) -> Endpoint {
     match kind {
-        EventKind::Win => (Endpoint::Win, 0),
-        EventKind::Impression => (Endpoint::Impression, 1),
-        EventKind::Click => (Endpoint::Click, 2),
+        EventKind::Win => Endpoint::Win,
+        EventKind::Billing | EventKind::Impression => Endpoint::Impression,
+        EventKind::Click => Endpoint::Click,
     }
 }
 
-/// Answers a verified event: 204 for a win, the pixel for an impression, a redirect to the
-/// landing page of the token's creative (or the campaign's first) for a click.
+/// Whether `kind` charges a campaign that spends on `spend_on`: the exchange's notice of that
+/// event, never the pixel.
+fn charges(kind: EventKind, spend_on: SpendOn) -> bool {
+    matches!(
+        (kind, spend_on),
+        (EventKind::Billing, SpendOn::Impression) | (EventKind::Win, SpendOn::Win)
+    )
+}
+
+/// Answers a verified event: 204 for a win, the pixel for an impression or a billing notice
+/// (both at `/imp`), a redirect to the landing page of the token's creative (or the
+/// campaign's first) for a click.
 fn answer_event(kind: EventKind, campaign: &Campaign, creative_id: &str, response: &mut Response) {
-    let (endpoint, _) = endpoint_of(kind);
+    let endpoint = endpoint_of(kind);
     match kind {
         EventKind::Win => response.set_empty(endpoint, 204),
-        EventKind::Impression => {
+        EventKind::Billing | EventKind::Impression => {
             response.endpoint = endpoint;
             response.status = 200;
             response.content_type = "image/gif";
@@ -78,15 +95,15 @@ fn answer_event(kind: EventKind, campaign: &Campaign, creative_id: &str, respons
 }
 
 impl ShardHandler {
-    /// Verifies a tracking call and routes its event to the owner shard. Answers at once: the
-    /// answer does not depend on whether the event repeats.
+    /// Verifies a tracking call to the path of `path_kind` and routes its event to the owner
+    /// shard. Answers at once: the answer does not depend on whether the event repeats.
     pub(super) async fn tracking(
         &self,
-        kind: EventKind,
+        path_kind: EventKind,
         request: Request<'_>,
         response: &mut Response,
     ) {
-        let Some((owner, event)) = self.verify_event(kind, request.query, response) else {
+        let Some((owner, event)) = self.verify_event(path_kind, request.query, response) else {
             return;
         };
         if owner == self.peer_id() {
@@ -109,17 +126,19 @@ impl ShardHandler {
         }
     }
 
-    /// Checks the token of a tracking call and answers it. A refused call is answered with
-    /// [`refuse`] and counted here; an accepted one gives its event and the shard that owns it.
-    /// A validly signed click past its lifetime is redirected and counted as late, but gives
-    /// no event: the user gets the advertiser's page, nobody is billed.
+    /// Checks the token of a tracking call to the path of `path_kind` and answers it. A refused
+    /// call is answered with [`refuse`] and counted here; an accepted one gives its event and
+    /// the shard that owns it. The token must be of a kind served at that path (the pixel's or
+    /// the billing notice's at `/imp`). A validly signed click past its lifetime is redirected
+    /// and counted as late, but gives no event: the user gets the advertiser's page, nobody is
+    /// billed.
     fn verify_event(
         &self,
-        kind: EventKind,
+        path_kind: EventKind,
         query: &str,
         response: &mut Response,
     ) -> Option<(usize, TrackingEvent)> {
-        let (endpoint, event_idx) = endpoint_of(kind);
+        let endpoint = endpoint_of(path_kind);
         let Ok(mut scratch) = self.scratch.try_borrow_mut() else {
             debug_assert!(false, "request scratch borrowed across an await");
             response.set_error(endpoint, 500, "internal error", "");
@@ -127,7 +146,7 @@ impl ShardHandler {
         };
         let stats = &self.context.stats;
         let Some(token) = token_from_query(query) else {
-            stats.record_tracking(event_idx, TrackingOutcome::Malformed);
+            stats.record_tracking(path_kind, TrackingOutcome::Malformed);
             refuse(endpoint, response);
             return None;
         };
@@ -137,17 +156,22 @@ impl ShardHandler {
         {
             Ok(verified) => verified,
             Err(error) => {
-                stats.record_tracking(event_idx, outcome_of(error));
+                stats.record_tracking(path_kind, outcome_of(error));
                 refuse(endpoint, response);
                 return None;
             }
         };
-        let claims = verified.claims;
+        let (kind, claims) = (verified.kind, verified.claims);
+        if kind.path() != path_kind.path() {
+            stats.record_tracking(path_kind, TrackingOutcome::WrongKind);
+            refuse(endpoint, response);
+            return None;
+        }
         let age = check_age(claims.issued_unix_s, clock::unix_s(), self.token_ttl_s);
         let late_click = matches!(age, Err(TokenError::Expired { .. })) && kind == EventKind::Click;
         match age {
             Err(error) if !late_click => {
-                stats.record_tracking(event_idx, outcome_of(error));
+                stats.record_tracking(kind, outcome_of(error));
                 refuse(endpoint, response);
                 return None;
             }
@@ -159,20 +183,20 @@ impl ShardHandler {
             .flatten()
             .map(|idx| (idx, &catalog.campaigns()[idx as usize]));
         let Some((campaign_idx, campaign)) = found else {
-            stats.record_tracking(event_idx, TrackingOutcome::UnknownCampaign);
+            stats.record_tracking(kind, TrackingOutcome::UnknownCampaign);
             refuse(endpoint, response);
             return None;
         };
         answer_event(kind, campaign, claims.creative_id, response);
         if late_click {
-            stats.record_tracking(event_idx, TrackingOutcome::Late);
+            stats.record_tracking(kind, TrackingOutcome::Late);
             return None;
         }
         let (spend_micros, committed_micros) = self.event_charge(kind, campaign, &claims, query);
         let owner = usize::from(claims.shard_idx) % self.n_shards();
         let event = TrackingEvent {
             kind,
-            key: DedupeKey::new(kind, &verified.tag),
+            tag: verified.tag,
             campaign_idx,
             spend_micros,
             committed_micros,
@@ -183,7 +207,9 @@ impl ShardHandler {
     }
 
     /// What an event spends of its campaign's budget and what its bid committed, both in the
-    /// campaign's currency: `(0, 0)` unless it is the event the campaign pays for.
+    /// campaign's currency: `(0, 0)` unless it is the event the campaign pays for. The
+    /// exchange's clearing price is used when [`clearing_price_micros`] believes it; otherwise
+    /// the refusal is counted and the signed price charged.
     fn event_charge(
         &self,
         kind: EventKind,
@@ -191,19 +217,23 @@ impl ShardHandler {
         claims: &TrackingClaims<'_>,
         query: &str,
     ) -> (i64, i64) {
-        let spends = matches!(
-            (kind, campaign.budget.spend_on),
-            (EventKind::Impression, SpendOn::Impression) | (EventKind::Win, SpendOn::Win)
-        );
-        if !spends {
+        if !charges(kind, campaign.budget.spend_on) {
             return (0, 0);
         }
-        let reported_micros = price_from_query(query).and_then(price_micros_from_decimal);
+        debug_assert!(kind.carries_price());
+        let price_cpm_micros =
+            match clearing_price_micros(price_from_query(query), claims.price_micros) {
+                Ok(micros) => micros,
+                Err(refusal) => {
+                    self.context.stats.record_price_refused(kind, refusal);
+                    claims.price_micros
+                }
+            };
         (
             spend_micros(
                 &self.currencies,
                 claims.price_micros,
-                reported_micros,
+                price_cpm_micros,
                 claims.currency,
                 campaign.currency,
             ),
@@ -217,43 +247,59 @@ impl ShardHandler {
         )
     }
 
-    /// Counts an event this shard owns, once.
+    /// Counts an event this shard owns, once. The window remembers, per bid, whether its win,
+    /// its impression (from the pixel or the billing notice), its billing notice and its click
+    /// were seen: a billing notice counts the impression unless the pixel already did, and
+    /// charges unless an earlier billing notice did.
     pub fn apply_tracking(&self, event: TrackingEvent) {
-        let (_, event_idx) = endpoint_of(event.kind);
         let Ok(mut dedupe) = self.dedupe.try_borrow_mut() else {
             debug_assert!(false, "dedupe window borrowed twice");
             return;
         };
         // One reading of the clock judges the repeat and dates the spend and the impression.
         let now = clock::unix_s();
-        if !dedupe.first_seen(event.key, now) {
-            self.context
-                .stats
-                .record_tracking(event_idx, TrackingOutcome::Duplicate);
-            return;
-        }
-        self.context
-            .stats
-            .record_tracking(event_idx, TrackingOutcome::Counted);
+        let mut first_seen =
+            |lane: EventKind| dedupe.first_seen(DedupeKey::new(lane, &event.tag), now);
+        let (counts, impression) = match event.kind {
+            EventKind::Billing => {
+                let impression = first_seen(EventKind::Impression);
+                (first_seen(EventKind::Billing), impression)
+            }
+            EventKind::Impression => (false, first_seen(EventKind::Impression)),
+            kind => (first_seen(kind), false),
+        };
+        drop(dedupe);
+        let outcome = if counts || impression {
+            TrackingOutcome::Counted
+        } else {
+            TrackingOutcome::Duplicate
+        };
+        self.context.stats.record_tracking(event.kind, outcome);
         let mut counters = self.context.stats.campaigns.borrow_mut();
         if let Some(c) = counters.get_mut(event.campaign_idx as usize) {
-            match event.kind {
-                EventKind::Win => c.wins += 1,
-                EventKind::Impression => c.impressions += 1,
-                EventKind::Click => c.clicks += 1,
+            c.impressions += u64::from(impression);
+            if counts {
+                match event.kind {
+                    EventKind::Win => c.wins += 1,
+                    EventKind::Billing => c.billings += 1,
+                    EventKind::Click => c.clicks += 1,
+                    EventKind::Impression => {}
+                }
+                c.spend_micros = c.spend_micros.saturating_add(event.spend_micros);
             }
-            c.spend_micros = c.spend_micros.saturating_add(event.spend_micros);
         }
         drop(counters);
         let mut delivery = self.delivery.borrow_mut();
-        delivery.realize(
-            event.campaign_idx,
-            event.issued_unix_s,
-            event.committed_micros,
-            event.spend_micros,
-            now,
-        );
-        if event.kind == EventKind::Impression && event.user_key != 0 {
+        if counts {
+            delivery.realize(
+                event.campaign_idx,
+                event.issued_unix_s,
+                event.committed_micros,
+                event.spend_micros,
+                now,
+            );
+        }
+        if impression && event.user_key != 0 {
             let catalog = self.catalog.borrow().clone();
             if let Some(campaign) = catalog.campaigns().get(event.campaign_idx as usize) {
                 delivery.record_impression(

@@ -61,6 +61,7 @@ impl DedupeKey {
             EventKind::Win => 1,
             EventKind::Impression => 2,
             EventKind::Click => 3,
+            EventKind::Billing => 4,
         };
         DedupeKey::from_digest(u64::from_le_bytes(low) ^ kind_code.wrapping_mul(GOLDEN_GAMMA))
     }
