@@ -132,6 +132,7 @@ fn claims() -> TrackingClaims<'static> {
         issued_unix_s: NOW_UNIX_S,
         shard_idx: 1,
         user_key: 0x1234_5678_9abc_def0,
+        sequence: 0,
     }
 }
 

@@ -81,10 +81,13 @@ pub enum TrackingOutcome {
     /// A valid token of another event kind than the URL's path reports (the pixel's token on
     /// `/win`, say): someone is trying the browser's tokens on the exchange's notices.
     WrongKind,
+    /// A valid token whose bid the owner shard's event window cannot vouch for (signed by an
+    /// earlier run or another server): answered, never counted as an event.
+    OutOfReach,
 }
 
 impl TrackingOutcome {
-    pub const ALL: [TrackingOutcome; 8] = [
+    pub const ALL: [TrackingOutcome; 9] = [
         TrackingOutcome::Counted,
         TrackingOutcome::Duplicate,
         TrackingOutcome::Malformed,
@@ -93,6 +96,7 @@ impl TrackingOutcome {
         TrackingOutcome::UnknownCampaign,
         TrackingOutcome::Late,
         TrackingOutcome::WrongKind,
+        TrackingOutcome::OutOfReach,
     ];
 
     pub fn label(self) -> &'static str {
@@ -105,6 +109,7 @@ impl TrackingOutcome {
             TrackingOutcome::UnknownCampaign => "unknown_campaign",
             TrackingOutcome::Late => "late",
             TrackingOutcome::WrongKind => "wrong_kind",
+            TrackingOutcome::OutOfReach => "out_of_reach",
         }
     }
 }
@@ -199,6 +204,8 @@ impl ShardStats {
             campaigns: Vec::new(),
             tracking: self.tracking.iter().map(|row| copy(row)).collect(),
             prices_refused: self.prices_refused.iter().map(|row| copy(row)).collect(),
+            tracking_bids_refused: 0,
+            tracking_window_bytes: 0,
             delivery: DeliverySnapshot::default(),
             decide: DecideSnapshot::default(),
             bidders: Vec::new(),
@@ -244,6 +251,9 @@ pub struct StatsSnapshot {
     pub tracking: Vec<Vec<u64>>,
     /// `[event kind][price refusal]`.
     pub prices_refused: Vec<Vec<u64>>,
+    /// The shard's event window: winning bids dropped for lack of room, and its memory.
+    pub tracking_bids_refused: u64,
+    pub tracking_window_bytes: u64,
     pub delivery: DeliverySnapshot,
     pub decide: DecideSnapshot,
     /// Per external bidder, in configuration order: name, counters, connections open.
@@ -667,6 +677,24 @@ fn render_tracking(snapshots: &[StatsSnapshot], out: &mut String) {
                 );
             }
         }
+    }
+    out.push_str("# HELP adshard_tracking_bids_refused_total Winning bids not made because the shard's dedupe window was full: it could not judge more live tokens' events exactly (tracking.bids_per_shard_per_s_max).\n");
+    out.push_str("# TYPE adshard_tracking_bids_refused_total counter\n");
+    for snapshot in snapshots {
+        let _ = writeln!(
+            out,
+            "adshard_tracking_bids_refused_total{{shard=\"{}\"}} {}",
+            snapshot.shard_idx, snapshot.tracking_bids_refused
+        );
+    }
+    out.push_str("# HELP adshard_tracking_dedupe_bytes Memory of the shard's dedupe window (4 bits per bid over the token TTL).\n");
+    out.push_str("# TYPE adshard_tracking_dedupe_bytes gauge\n");
+    for snapshot in snapshots {
+        let _ = writeln!(
+            out,
+            "adshard_tracking_dedupe_bytes{{shard=\"{}\"}} {}",
+            snapshot.shard_idx, snapshot.tracking_window_bytes
+        );
     }
 }
 

@@ -290,6 +290,7 @@ fn claims(campaign: &str, issued_unix_s: i64) -> TrackingClaims<'_> {
         issued_unix_s,
         shard_idx: 0,
         user_key: 0,
+        sequence: 0,
     }
 }
 

@@ -510,6 +510,7 @@ mod tests {
             issued_unix_s: 0,
             shard_idx: 0,
             user_key: 0,
+            sequence: 0,
         };
         let mut tokens = BidTokens::new();
         signer.sign(&claims, &mut tokens).expect("valid claims");

@@ -1,6 +1,6 @@
 //! The tracking endpoints' flow through a shard: verify the token, answer at once, and count
 //! the event on the shard that decided its bid (which holds its budget commitment, the user's
-//! caps and the dedupe window that judges its repeats). Tokens are `tracking`'s, the money is
+//! caps and the event window that judges its repeats by the bid's sequence number). Tokens are `tracking`'s, the money is
 //! `delivery`'s; this file carries the event from one to the other across shards.
 //!
 //! Who charges: a campaign that spends on wins is charged by the win notice (`nurl`), one that
@@ -17,8 +17,8 @@ use crate::delivery::{per_event_micros, spend_micros};
 use crate::http::{Endpoint, Request, Response};
 use crate::stats::TrackingOutcome;
 use crate::tracking::{
-    check_age, clearing_price_micros, price_from_query, token_from_query, BuyerKind, DedupeKey,
-    EventKind, TokenError, TrackingClaims,
+    check_age, clearing_price_micros, price_from_query, token_from_query, BuyerKind, EventKind,
+    Seen, TokenError, TrackingClaims,
 };
 
 /// The 1x1 transparent GIF an impression pixel answers with.
@@ -196,7 +196,7 @@ impl ShardHandler {
         let owner = usize::from(claims.shard_idx) % self.n_shards();
         let event = TrackingEvent {
             kind,
-            tag: verified.tag,
+            sequence: claims.sequence,
             campaign_idx,
             spend_micros,
             committed_micros,
@@ -250,31 +250,40 @@ impl ShardHandler {
     /// Counts an event this shard owns, once. The window remembers, per bid, whether its win,
     /// its impression (from the pixel or the billing notice), its billing notice and its click
     /// were seen: a billing notice counts the impression unless the pixel already did, and
-    /// charges unless an earlier billing notice did.
+    /// charges unless an earlier billing notice did. An event the window cannot vouch for is
+    /// counted as out of reach and changes nothing else.
     pub fn apply_tracking(&self, event: TrackingEvent) {
-        let Ok(mut dedupe) = self.dedupe.try_borrow_mut() else {
-            debug_assert!(false, "dedupe window borrowed twice");
+        let Ok(mut events) = self.events.try_borrow_mut() else {
+            debug_assert!(false, "event window borrowed twice");
             return;
         };
-        // One reading of the clock judges the repeat and dates the spend and the impression.
-        let now = clock::unix_s();
-        let mut first_seen =
-            |lane: EventKind| dedupe.first_seen(DedupeKey::new(lane, &event.tag), now);
-        let (counts, impression) = match event.kind {
+        let mut first_seen = |lane: EventKind| events.first_seen(lane, event.sequence);
+        // (this event's own lane, the impression it reports if any)
+        let (own, impression) = match event.kind {
             EventKind::Billing => {
                 let impression = first_seen(EventKind::Impression);
                 (first_seen(EventKind::Billing), impression)
             }
-            EventKind::Impression => (false, first_seen(EventKind::Impression)),
-            kind => (first_seen(kind), false),
+            EventKind::Impression => {
+                let impression = first_seen(EventKind::Impression);
+                (impression, impression)
+            }
+            kind => (first_seen(kind), Seen::Repeat),
         };
-        drop(dedupe);
-        let outcome = if counts || impression {
-            TrackingOutcome::Counted
-        } else {
-            TrackingOutcome::Duplicate
+        drop(events);
+        let outcome = match (own, impression) {
+            (Seen::OutOfReach, _) => TrackingOutcome::OutOfReach,
+            (Seen::First, _) | (_, Seen::First) => TrackingOutcome::Counted,
+            _ => TrackingOutcome::Duplicate,
         };
         self.context.stats.record_tracking(event.kind, outcome);
+        if outcome != TrackingOutcome::Counted {
+            return;
+        }
+        let counts = own == Seen::First && event.kind != EventKind::Impression;
+        let impression = impression == Seen::First;
+        // One reading of the clock dates the spend and the impression.
+        let now = clock::unix_s();
         let mut counters = self.context.stats.campaigns.borrow_mut();
         if let Some(c) = counters.get_mut(event.campaign_idx as usize) {
             c.impressions += u64::from(impression);

@@ -27,18 +27,22 @@
 //! `adshard_campaign_events_total` shows impressions against billing notices.)
 //!
 //! [`token`] signs and verifies tokens (keyed BLAKE3 over request, imp, buyer, creative, price,
-//! currency and issue time, one tag per kind); [`price`] judges a reported price; [`dedupe`]
-//! remembers recent events per shard. All are pure and synchronous, allocate nothing on the
+//! currency, issue time and the bid's sequence number, one tag per kind); [`price`] judges a
+//! reported price; [`dedupe`] numbers a shard's bids and remembers, per bid and kind, whether
+//! the event was seen. All are pure and synchronous, allocate nothing on the
 //! request path after warm-up, and never panic on what a client sends. The HTTP wiring lives
 //! elsewhere; this is its contract.
 //!
 //! # What the auction path must do
 //!
-//! Per winning bid, fill a [`token::TrackingClaims`] and [`token::TokenSigner::sign`] it into
-//! the shard's reused [`token::BidTokens`], then write each URL around the token of its kind.
+//! Before committing budget, keep no more winners than [`dedupe::EventWindow::room`] allows
+//! (count the others: a shard at its bid rate refuses bids rather than lose track of events).
+//! Per winning bid, take its [`dedupe::EventWindow::issue`] sequence number, fill a
+//! [`token::TrackingClaims`] and [`token::TokenSigner::sign`] it into the shard's reused
+//! [`token::BidTokens`], then write each URL around the token of its kind.
 //! A [`token::ClaimsError`] (an id over [`token::ID_BYTES_MAX`], mostly a long exchange
 //! request id) means the bid cannot be tracked, so cannot be billed: drop the bid and count the
-//! reason. A token is about 135 characters for UUID request ids and short internal ids.
+//! reason. A token is about 150 characters for UUID request ids and short internal ids.
 //!
 //! # What a tracking endpoint must do
 //!
@@ -52,17 +56,17 @@
 //!    error); it is counted as late and is neither counted as a click nor billed.
 //! 3. The verified kind must be served at the path ([`EventKind::path`]): a token of another
 //!    kind is refused (403) and counted as `wrong_kind`.
-//! 4. [`dedupe::DedupeKey::new`] from the kind and the bid's tag. Send the event to one shard
-//!    chosen from the token, so a repeat that lands on another shard is still caught: the
-//!    server uses the token's `shard_idx` (the shard that decided the bid, which also holds
-//!    its budget commitment); [`dedupe::DedupeKey::owner_shard`] is the choice for a token
-//!    that names no shard. Then [`dedupe::DedupeWindow::first_seen`]. A repeat is counted as
-//!    a duplicate, not as an event, and still gets the normal answer (an exchange that
-//!    retries must not see an error).
+//! 4. Send the event to the shard the token names (`shard_idx`: the shard that decided the
+//!    bid, which holds its budget commitment and its [`dedupe::EventWindow`]), so a repeat
+//!    that lands on another shard is still caught. There,
+//!    [`dedupe::EventWindow::first_seen`] with the token's `sequence` and the event's lane. A
+//!    repeat is counted as a duplicate, not as an event, and still gets the normal answer (an
+//!    exchange that retries must not see an error); a sequence out of the window's reach is
+//!    counted as such and changes nothing.
 //! 5. A first event is counted per buyer (campaign or bidder) and creative, and written to the
 //!    shard's event log; the answer waits for the log to be durable (design §7). On start,
-//!    replay the log's recent events through `first_seen` so a restart does not reopen the
-//!    window.
+//!    restore the window from the log so a restart does not refuse (as out of reach) the
+//!    events of the tokens it signed before.
 //! 6. `/win` and a billing notice at `/imp`: [`price::clearing_price_micros`] on
 //!    [`price::price_from_query`] when the event charges its campaign.
 //! 7. `/imp`: a 1×1 GIF (the pixel's answer; the billing notice gets the same).
@@ -83,12 +87,12 @@ pub mod token;
 
 // The names the HTTP wiring uses, flat, so that it does not depend on the split into files.
 pub use config::TrackingConfig;
-pub use dedupe::{DedupeKey, DedupeWindow, DEDUPE_ENTRIES_MAX_CEILING};
+pub use dedupe::{EventWindow, Seen, WindowSize, BIDS_PER_S_CEILING, WINDOW_SEQUENCES_CEILING};
 pub use price::{clearing_price_micros, price_from_query, price_micros_from_decimal, PriceRefusal};
 pub use token::{
     check_age, token_from_query, BidTokens, BuyerKind, ClaimsError, SecretTooShort, TokenError,
-    TokenScratch, TokenSigner, TokenTag, TrackingClaims, VerifiedToken, CLOCK_SKEW_S_MAX,
-    ID_BYTES_MAX, SECRET_BYTES_MIN, TOKEN_CHARS_MAX,
+    TokenScratch, TokenSigner, TrackingClaims, VerifiedToken, CLOCK_SKEW_S_MAX, ID_BYTES_MAX,
+    SECRET_BYTES_MIN, TOKEN_CHARS_MAX,
 };
 
 /// The event a tracking URL reports, which is also the kind its token is signed for: a token

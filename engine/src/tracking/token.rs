@@ -29,6 +29,7 @@
 //! | 3 | currency, ISO-4217 upper-case letters |
 //! | 2 | `shard_idx`, u16: the shard that committed the bid's budget and owns its events |
 //! | 8 | `user_key`, u64: hash of the user key, 0 for none (frequency caps) |
+//! | 8 | `sequence`, u64: the bid's number on its shard, which judges its repeats |
 //! | 1 + n | `request_id`, length-prefixed |
 //! | 1 + n | `imp_id`, length-prefixed |
 //! | 1 + n | `buyer_id`, length-prefixed |
@@ -78,8 +79,8 @@ pub const CLOCK_SKEW_S_MAX: i64 = 60;
 /// can tell each other's tokens apart during a rolling upgrade. Version 3 replaced HMAC-SHA256
 /// with keyed BLAKE3 (on a CPU without SHA extensions HMAC cost 1.5-2.4 us per token, a tenth
 /// of a whole bid request's server time; BLAKE3 costs about 0.15 us, see ARCHITECTURE.md).
-/// Version 4 binds each token to its event kind (one tag per kind, a kind character in front)
-/// and pads the payload to a multiple of three bytes.
+/// Version 4 binds each token to its event kind (one tag per kind, a kind character in front),
+/// adds the bid's sequence number and pads the payload to a multiple of three bytes.
 pub const FORMAT_VERSION: u8 = 4;
 
 /// BLAKE3 `derive_key` context for the MAC key: the key is bound to this protocol, so a tag made
@@ -90,8 +91,8 @@ const MAC_KEY_CONTEXT: &str = "adshard 2026-11-23 tracking token v3 MAC key";
 /// Number of length-prefixed ids in a payload.
 const N_IDS: usize = 4;
 /// Payload bytes besides the ids and the padding: version, buyer kind, issue time, price,
-/// currency, shard, user key and one length byte per id.
-const FIXED_BYTES: usize = 1 + 1 + 8 + 8 + 3 + 2 + 8 + N_IDS;
+/// currency, shard, user key, sequence and one length byte per id.
+const FIXED_BYTES: usize = 1 + 1 + 8 + 8 + 3 + 2 + 8 + 8 + N_IDS;
 /// Largest payload: every id at [`ID_BYTES_MAX`], padded.
 pub const PAYLOAD_BYTES_MAX: usize = padded_len(FIXED_BYTES + N_IDS * ID_BYTES_MAX);
 /// Largest decoded token, payload and tag.
@@ -173,6 +174,9 @@ pub struct TrackingClaims<'a> {
     pub shard_idx: u16,
     /// Hash of the request's user key (`freqcap::user_key_hash`), 0 when it had none.
     pub user_key: u64,
+    /// The bid's number among those its shard signed (`dedupe::EventWindow::issue`): the
+    /// shard's dedupe window keeps one bit per event kind for it.
+    pub sequence: u64,
 }
 
 /// Which id of [`TrackingClaims`] an error is about.
@@ -260,12 +264,6 @@ impl TokenError {
     }
 }
 
-/// A bid's identity: the first tag of its MAC output, whatever the kind of the token it was
-/// read from. Unique per bid (up to a 2^-128 collision), unpredictable without the secret, and
-/// so a good deduplication key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenTag(pub [u8; TAG_BYTES]);
-
 /// A token whose signature and age checked out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedToken<'a> {
@@ -273,7 +271,6 @@ pub struct VerifiedToken<'a> {
     pub claims: TrackingClaims<'a>,
     /// The event kind the token was signed for.
     pub kind: EventKind,
-    pub tag: TokenTag,
 }
 
 /// Reused buffer that a verified token's ids borrow from; one per shard, since a shard
@@ -495,13 +492,7 @@ impl TokenSigner {
         }
 
         let claims = read_payload(payload).ok_or(malformed(MalformedReason::BadLayout))?;
-        let mut bid_tag = [0u8; TAG_BYTES];
-        bid_tag.copy_from_slice(&tags[..TAG_BYTES]);
-        Ok(VerifiedToken {
-            claims,
-            kind,
-            tag: TokenTag(bid_tag),
-        })
+        Ok(VerifiedToken { claims, kind })
     }
 
     /// The tags of every kind for `payload`, in [`EventKind::ALL`] order: one keyed-BLAKE3
@@ -585,6 +576,7 @@ fn write_payload(claims: &TrackingClaims<'_>, bytes: &mut [u8; PAYLOAD_BYTES_MAX
     writer.put(claims.currency.as_str().as_bytes());
     writer.put(&claims.shard_idx.to_le_bytes());
     writer.put(&claims.user_key.to_le_bytes());
+    writer.put(&claims.sequence.to_le_bytes());
     for id in [
         claims.request_id,
         claims.imp_id,
@@ -632,6 +624,7 @@ fn read_payload(payload: &[u8]) -> Option<TrackingClaims<'_>> {
     let currency = Currency::parse(std::str::from_utf8(&currency_code).ok()?)?;
     let shard_idx = u16::from_le_bytes(reader.array()?);
     let user_key = u64::from_le_bytes(reader.array()?);
+    let sequence = u64::from_le_bytes(reader.array()?);
     let request_id = reader.id()?;
     let imp_id = reader.id()?;
     let buyer_id = reader.id()?;
@@ -653,6 +646,7 @@ fn read_payload(payload: &[u8]) -> Option<TrackingClaims<'_>> {
         issued_unix_s,
         shard_idx,
         user_key,
+        sequence,
     };
     // We only sign valid claims; re-checking costs little and keeps the two sides honest.
     check_claims(&claims).ok()?;
