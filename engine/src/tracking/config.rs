@@ -18,7 +18,7 @@ pub struct TrackingConfig {
     pub token_ttl_s: u64,
     /// The most bids one shard signs per second, sustained over a token's lifetime. Each
     /// shard's dedupe window keeps 4 bits per bid for `token_ttl_s` plus the clock skew, so it
-    /// can judge every event of every live token exactly: 1.8 MiB per 1000 bids/s at a 1 h
+    /// can judge every event of every live token exactly: about 1.8 MB per 1000 bids/s at a 1 h
     /// TTL. Beyond it a shard stops bidding (counted) until older tokens expire, rather than
     /// risk counting an event twice. Replaces `dedupe_entries_max`, which bounded a window that
     /// forgot silently.
