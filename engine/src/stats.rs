@@ -659,7 +659,7 @@ fn render_tracking(snapshots: &[StatsSnapshot], out: &mut String) {
             }
         }
     }
-    out.push_str("# HELP adshard_tracking_prices_refused_total Clearing prices (p) on win and billing notices not believed, by reason; the event was charged at the signed price.\n");
+    out.push_str("# HELP adshard_tracking_prices_refused_total Clearing prices (p) on win and billing notices not believed, by reason (per request: a first such notice is charged at the signed price).\n");
     out.push_str("# TYPE adshard_tracking_prices_refused_total counter\n");
     for snapshot in snapshots {
         for (event_idx, row) in snapshot.prices_refused.iter().enumerate() {

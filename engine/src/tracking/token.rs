@@ -264,7 +264,8 @@ impl TokenError {
     }
 }
 
-/// A token whose signature and age checked out.
+/// A token whose signature checked out, and its age too when it came from
+/// [`TokenSigner::verify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedToken<'a> {
     /// The ids borrow from the [`TokenScratch`] given to [`TokenSigner::verify`].
@@ -300,8 +301,8 @@ impl fmt::Debug for TokenScratch {
 }
 
 /// The four tokens of one bid, one per [`EventKind`], as text ready to be copied into its
-/// URLs: the payload's text once, and each kind's tag. Reused per shard (a few hundred bytes,
-/// no heap), filled by [`TokenSigner::sign`].
+/// URLs: the payload's text once, and each kind's tag. Reused per shard (under a kilobyte, no
+/// heap), filled by [`TokenSigner::sign`].
 #[derive(Clone)]
 pub struct BidTokens {
     payload_chars: [u8; PAYLOAD_CHARS_MAX],
