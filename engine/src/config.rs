@@ -25,7 +25,7 @@ use crate::http::{
     HEADER_BYTES_CEILING,
 };
 use crate::overload::OverloadConfig;
-use crate::tracking::TrackingConfig;
+use crate::tracking::{TrackingConfig, WindowSize, BIDS_PER_S_CEILING, WINDOW_SEQUENCES_CEILING};
 
 /// The whole configuration. Unknown keys are rejected: a typo in a limit must not silently
 /// leave the default in force.
@@ -439,10 +439,15 @@ impl Config {
                 "must be between 1 and 67108864".into(),
             );
         }
-        if !(1..=(1 << 24)).contains(&self.tracking.dedupe_entries_max) {
+        if WindowSize::for_rate(
+            self.tracking.bids_per_shard_per_s_max,
+            self.tracking.hold_s(),
+        )
+        .is_none()
+        {
             issue(
-                "tracking.dedupe_entries_max",
-                "must be between 1 and 16777216".into(),
+                "tracking.bids_per_shard_per_s_max",
+                format!("must be between 1 and {BIDS_PER_S_CEILING}, and times token_ttl_s (+60 s) at most {WINDOW_SEQUENCES_CEILING} bids (1 GiB of dedupe window per shard)"),
             );
         }
         if !self.tracking.secret.is_empty()

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::http::{ConnectionStats, Endpoint, Recorder};
+use crate::tracking::{EventKind, PriceRefusal};
 
 /// Status codes the server can answer; a code not listed is counted as `STATUS_OTHER_IDX`.
 pub const STATUSES: [u16; 14] = [
@@ -33,13 +34,16 @@ pub const LATENCY_BUCKETS_US: [u64; 16] = [
 const LATENCY_SLOTS: usize = LATENCY_BUCKETS_US.len() + 1;
 
 /// Delivery counters of one campaign on one shard. Bids are counted where the auction ran;
-/// wins, impressions, clicks and spend on the shard that owns the event's token, which counts
-/// each event once.
+/// wins, impressions, billing notices, clicks and spend on the shard that owns the event's
+/// token, which counts each event once. An impression reported by both the pixel and the
+/// billing notice is one impression; `billings` counts the notices, which charge campaigns
+/// spending on impressions, so impressions without billing show as the difference.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CampaignCounters {
     pub bids: u64,
     pub wins: u64,
     pub impressions: u64,
+    pub billings: u64,
     pub clicks: u64,
     /// In micro-units of the campaign's currency.
     pub spend_micros: i64,
@@ -50,6 +54,7 @@ impl CampaignCounters {
         self.bids += other.bids;
         self.wins += other.wins;
         self.impressions += other.impressions;
+        self.billings += other.billings;
         self.clicks += other.clicks;
         self.spend_micros = self.spend_micros.saturating_add(other.spend_micros);
     }
@@ -59,7 +64,8 @@ impl CampaignCounters {
     }
 }
 
-/// Why a tracking request was refused (403), or that it repeated an event already counted.
+/// What became of a tracking request: counted, a repeat of an event already counted, refused
+/// (403), or a late click (redirected, not counted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrackingOutcome {
     Counted,
@@ -69,16 +75,28 @@ pub enum TrackingOutcome {
     Expired,
     /// Valid signature, but the campaign is no longer in the catalog.
     UnknownCampaign,
+    /// A validly signed click past its token's lifetime: redirected, neither counted nor
+    /// billed.
+    Late,
+    /// A valid token of another event kind than the URL's path reports (the pixel's token on
+    /// `/win`, say): someone is trying the browser's tokens on the exchange's notices.
+    WrongKind,
+    /// A valid token whose bid the owner shard's event window cannot vouch for (signed by an
+    /// earlier run or another server): answered, never counted as an event.
+    OutOfReach,
 }
 
 impl TrackingOutcome {
-    pub const ALL: [TrackingOutcome; 6] = [
+    pub const ALL: [TrackingOutcome; 9] = [
         TrackingOutcome::Counted,
         TrackingOutcome::Duplicate,
         TrackingOutcome::Malformed,
         TrackingOutcome::Forged,
         TrackingOutcome::Expired,
         TrackingOutcome::UnknownCampaign,
+        TrackingOutcome::Late,
+        TrackingOutcome::WrongKind,
+        TrackingOutcome::OutOfReach,
     ];
 
     pub fn label(self) -> &'static str {
@@ -89,12 +107,12 @@ impl TrackingOutcome {
             TrackingOutcome::Forged => "forged",
             TrackingOutcome::Expired => "expired",
             TrackingOutcome::UnknownCampaign => "unknown_campaign",
+            TrackingOutcome::Late => "late",
+            TrackingOutcome::WrongKind => "wrong_kind",
+            TrackingOutcome::OutOfReach => "out_of_reach",
         }
     }
 }
-
-/// Tracking event kinds, in counter order.
-pub const TRACKING_EVENTS: [&str; 3] = ["win", "imp", "click"];
 
 /// One shard's statistics. Lives in the shard; never crosses a thread.
 #[derive(Debug)]
@@ -106,8 +124,11 @@ pub struct ShardStats {
     pub connections: ConnectionStats,
     /// Indexed by the shard catalog's campaign index; resized when a catalog is installed.
     pub campaigns: std::cell::RefCell<Vec<CampaignCounters>>,
-    /// `[event kind][outcome]`, event kinds as in `TRACKING_EVENTS`.
-    pub tracking: [[Cell<u64>; TrackingOutcome::ALL.len()]; TRACKING_EVENTS.len()],
+    /// `[event kind][outcome]`, event kinds in `EventKind::ALL` order.
+    pub tracking: [[Cell<u64>; TrackingOutcome::ALL.len()]; EventKind::COUNT],
+    /// `[event kind][refusal]`: clearing prices not believed (the event was charged at the
+    /// signed price).
+    pub prices_refused: [[Cell<u64>; PriceRefusal::ALL.len()]; EventKind::COUNT],
 }
 
 impl ShardStats {
@@ -120,18 +141,24 @@ impl ShardStats {
             connections: ConnectionStats::default(),
             campaigns: Default::default(),
             tracking: Default::default(),
+            prices_refused: Default::default(),
         }
     }
 
-    /// Counts a tracking request's outcome; `event_idx` indexes `TRACKING_EVENTS`.
-    pub fn record_tracking(&self, event_idx: usize, outcome: TrackingOutcome) {
-        if let Some(row) = self.tracking.get(event_idx) {
+    /// Counts a tracking request's outcome, in the row of the event `kind` it reported.
+    pub fn record_tracking(&self, kind: EventKind, outcome: TrackingOutcome) {
+        if let Some(row) = self.tracking.get(kind.idx()) {
             let outcome_idx = TrackingOutcome::ALL
                 .iter()
                 .position(|o| *o == outcome)
                 .unwrap_or(0);
             bump(&row[outcome_idx]);
         }
+    }
+
+    /// Counts a clearing price not believed on an event of `kind`.
+    pub fn record_price_refused(&self, kind: EventKind, refusal: PriceRefusal) {
+        bump(&self.prices_refused[kind.idx()][refusal.idx()]);
     }
 
     /// Counts one answered request and its service time (request fully read to response
@@ -179,6 +206,9 @@ impl ShardStats {
             connection_first_byte_timeouts: self.connections.first_byte_timeouts.get(),
             campaigns: Vec::new(),
             tracking: self.tracking.iter().map(|row| copy(row)).collect(),
+            prices_refused: self.prices_refused.iter().map(|row| copy(row)).collect(),
+            tracking_bids_refused: 0,
+            tracking_window_bytes: 0,
             delivery: DeliverySnapshot::default(),
             decide: DecideSnapshot::default(),
             bidders: Vec::new(),
@@ -223,8 +253,13 @@ pub struct StatsSnapshot {
     pub connection_first_byte_timeouts: u64,
     /// Campaign id and counters, for campaigns with any activity on this shard.
     pub campaigns: Vec<(String, CampaignCounters)>,
-    /// `[event kind][outcome]`.
+    /// `[event kind][outcome]`, event kinds in `EventKind::ALL` order.
     pub tracking: Vec<Vec<u64>>,
+    /// `[event kind][price refusal]`.
+    pub prices_refused: Vec<Vec<u64>>,
+    /// The shard's event window: winning bids dropped for lack of room, and its memory.
+    pub tracking_bids_refused: u64,
+    pub tracking_window_bytes: u64,
     pub delivery: DeliverySnapshot,
     pub decide: DecideSnapshot,
     /// Per external bidder, in configuration order: name, counters, connections open.
@@ -581,27 +616,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
     }
     render_bidders(snapshots, out);
     render_overload(snapshots, out);
-    out.push_str(
-        "# HELP adshard_tracking_requests_total Tracking requests by event and outcome.\n",
-    );
-    out.push_str("# TYPE adshard_tracking_requests_total counter\n");
-    for snapshot in snapshots {
-        for (event_idx, row) in snapshot.tracking.iter().enumerate() {
-            for (outcome_idx, count) in row.iter().enumerate() {
-                if *count == 0 {
-                    continue;
-                }
-                let _ = writeln!(
-                    out,
-                    "adshard_tracking_requests_total{{shard=\"{}\",event=\"{}\",outcome=\"{}\"}} {}",
-                    snapshot.shard_idx,
-                    TRACKING_EVENTS.get(event_idx).unwrap_or(&"other"),
-                    TrackingOutcome::ALL.get(outcome_idx).map_or("other", |o| o.label()),
-                    count
-                );
-            }
-        }
-    }
+    render_tracking(snapshots, out);
     // Campaign counters are summed over shards: which shard counted an event is an accident of
     // routing, and one series per campaign keeps the cardinality at the campaign count.
     let mut campaigns: std::collections::BTreeMap<&str, CampaignCounters> = Default::default();
@@ -611,7 +626,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
         }
     }
     out.push_str(
-        "# HELP adshard_campaign_events_total Bids, wins, impressions and clicks per campaign.\n",
+        "# HELP adshard_campaign_events_total Bids, wins, impressions, billing notices and clicks per campaign.\n",
     );
     out.push_str("# TYPE adshard_campaign_events_total counter\n");
     for (id, counters) in &campaigns {
@@ -619,6 +634,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
             ("bid", counters.bids),
             ("win", counters.wins),
             ("impression", counters.impressions),
+            ("billing", counters.billings),
             ("click", counters.clicks),
         ] {
             let _ = writeln!(
@@ -638,6 +654,70 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
             "adshard_campaign_spend_micros_total{{campaign=\"{}\"}} {}",
             LabelValue(id),
             counters.spend_micros
+        );
+    }
+}
+
+/// The tracking calls per event and outcome, and the clearing prices not believed.
+fn render_tracking(snapshots: &[StatsSnapshot], out: &mut String) {
+    let event_label =
+        |event_idx: usize| EventKind::ALL.get(event_idx).map_or("other", |k| k.label());
+    out.push_str(
+        "# HELP adshard_tracking_requests_total Tracking requests by event and outcome.\n",
+    );
+    out.push_str("# TYPE adshard_tracking_requests_total counter\n");
+    for snapshot in snapshots {
+        for (event_idx, row) in snapshot.tracking.iter().enumerate() {
+            for (outcome_idx, count) in row.iter().enumerate() {
+                if *count == 0 {
+                    continue;
+                }
+                let _ = writeln!(
+                    out,
+                    "adshard_tracking_requests_total{{shard=\"{}\",event=\"{}\",outcome=\"{}\"}} {}",
+                    snapshot.shard_idx,
+                    event_label(event_idx),
+                    TrackingOutcome::ALL.get(outcome_idx).map_or("other", |o| o.label()),
+                    count
+                );
+            }
+        }
+    }
+    out.push_str("# HELP adshard_tracking_prices_refused_total Clearing prices (p) on win and billing notices not believed, by reason (per request: a first such notice is charged at the signed price).\n");
+    out.push_str("# TYPE adshard_tracking_prices_refused_total counter\n");
+    for snapshot in snapshots {
+        for (event_idx, row) in snapshot.prices_refused.iter().enumerate() {
+            for (refusal_idx, count) in row.iter().enumerate() {
+                if *count == 0 {
+                    continue;
+                }
+                let _ = writeln!(
+                    out,
+                    "adshard_tracking_prices_refused_total{{shard=\"{}\",event=\"{}\",reason=\"{}\"}} {}",
+                    snapshot.shard_idx,
+                    event_label(event_idx),
+                    PriceRefusal::ALL.get(refusal_idx).map_or("other", |r| r.label()),
+                    count
+                );
+            }
+        }
+    }
+    out.push_str("# HELP adshard_tracking_bids_refused_total Winning bids not made because the shard's dedupe window was full: it could not judge more live tokens' events exactly (tracking.bids_per_shard_per_s_max).\n");
+    out.push_str("# TYPE adshard_tracking_bids_refused_total counter\n");
+    for snapshot in snapshots {
+        let _ = writeln!(
+            out,
+            "adshard_tracking_bids_refused_total{{shard=\"{}\"}} {}",
+            snapshot.shard_idx, snapshot.tracking_bids_refused
+        );
+    }
+    out.push_str("# HELP adshard_tracking_dedupe_bytes Memory of the shard's dedupe window (4 bits per bid over the token TTL).\n");
+    out.push_str("# TYPE adshard_tracking_dedupe_bytes gauge\n");
+    for snapshot in snapshots {
+        let _ = writeln!(
+            out,
+            "adshard_tracking_dedupe_bytes{{shard=\"{}\"}} {}",
+            snapshot.shard_idx, snapshot.tracking_window_bytes
         );
     }
 }

@@ -1,14 +1,13 @@
-//! Two shards hammer one tiny budget through the real HTTP path, with every bid's impression
-//! fired at once from several threads: the campaign's spend never exceeds its budget plus the
+//! Two shards hammer one tiny budget through the real HTTP path, with every bid's billing
+//! notice (the event that charges a campaign spending on impressions) fired at once from
+//! several threads: the campaign's spend never exceeds its budget plus the
 //! proven bound `(shards - 1) x allowance` (see `budget`), on every seeded run, and the
 //! campaign stops bidding once the budget is gone.
 
 use std::sync::Arc;
 
 use adshard::auction::PricingRule;
-use adshard_testkit::delivery::{
-    auction, campaign, data, impression, request, wait_impressions_counted,
-};
+use adshard_testkit::delivery::{auction, billing_notice, campaign, data, request, wait_counted};
 use adshard_testkit::server::{metric_sum, TestServer};
 
 const SHARDS: usize = 2;
@@ -55,7 +54,7 @@ fn run(seed: u64) {
                     let body = request(&format!("r-{seed}-{thread}-{n}"), Some(&user));
                     if let Some(bid) = auction(&mut client, &body) {
                         assert_eq!(bid.campaign, "tiny");
-                        impression(&mut server.connect(), &bid);
+                        billing_notice(&mut server.connect(), &bid);
                         fired += 1;
                     }
                 }
@@ -64,7 +63,7 @@ fn run(seed: u64) {
         })
         .collect();
     let fired: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    let metrics = wait_impressions_counted(&server, fired);
+    let metrics = wait_counted(&server, "bill", fired);
     let spent = metric_sum(
         &metrics,
         "adshard_campaign_spend_micros_total",

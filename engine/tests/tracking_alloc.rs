@@ -1,14 +1,16 @@
-//! Signing a tracking token, verifying one, and asking the dedupe window about an event
-//! allocate nothing after warm-up: they run on every auction and every tracking call. A
+//! Issuing a bid's sequence number, signing its tokens, verifying one, and asking the event
+//! window about its events allocate nothing after warm-up: they run on every auction and every
+//! tracking call. A
 //! counting global allocator measures this thread's allocations.
 //!
 //! This file holds a single test so that no other test shares the measurement (the counter is
 //! per thread anyway).
 
 use adshard::currency::Currency;
-use adshard::tracking::dedupe::{DedupeKey, DedupeWindow};
+use adshard::tracking::dedupe::{EventWindow, WindowSize};
 use adshard::tracking::token::{
-    token_from_query, BuyerKind, TokenScratch, TokenSigner, TrackingClaims, TOKEN_CHARS_MAX,
+    token_from_query, BidTokens, BuyerKind, TokenScratch, TokenSigner, TrackingClaims,
+    TOKEN_CHARS_MAX,
 };
 use adshard::tracking::EventKind;
 use adshard_testkit::alloc::allocations_during;
@@ -29,14 +31,18 @@ fn sign_verify_and_dedupe_allocate_nothing_after_warm_up() {
         .collect();
     let mut url = String::with_capacity(64 + TOKEN_CHARS_MAX);
     let mut scratch = TokenScratch::new();
-    // Smaller than the events measured, so eviction is measured too.
-    let mut window = DedupeWindow::with_capacity(256);
+    let mut tokens = BidTokens::new();
+    // Smaller than the bids measured (a bid a second over a minute: 128), so the window slides
+    // and recycles its groups while measured.
+    let size = WindowSize::for_rate(1, 60).expect("valid");
+    let mut window = EventWindow::new(size, 60, 0);
 
     // The counter works: a measurement that allocates is seen.
     assert_eq!(allocations_during(|| drop(String::with_capacity(1))), 1);
 
     let allocations = allocations_during(|| {
         for (n, request_id) in (0..MEASURED_EVENTS).zip(&request_ids) {
+            let sequence = window.issue(ISSUED_UNIX_S + n).expect("a bid a second");
             let claims = TrackingClaims {
                 request_id,
                 imp_id: "1",
@@ -48,10 +54,12 @@ fn sign_verify_and_dedupe_allocate_nothing_after_warm_up() {
                 issued_unix_s: ISSUED_UNIX_S + n,
                 shard_idx: 0,
                 user_key: 0,
+                sequence,
             };
+            signer.sign(&claims, &mut tokens).expect("valid claims");
             url.clear();
             url.push_str("t=");
-            signer.sign(&claims, &mut url).expect("valid claims");
+            tokens.push(EventKind::Billing, &mut url);
             url.push_str("&p=1.25");
 
             let token = token_from_query(&url).expect("has t");
@@ -60,10 +68,12 @@ fn sign_verify_and_dedupe_allocate_nothing_after_warm_up() {
                 .expect("verifies");
             assert_eq!(verified.claims.request_id, request_id.as_str());
             for kind in [EventKind::Win, EventKind::Impression, EventKind::Win] {
-                window.first_seen(DedupeKey::new(kind, &verified.tag), ISSUED_UNIX_S + n);
+                window.first_seen(kind, verified.claims.sequence);
             }
         }
     });
-    println!("{allocations} allocations for {MEASURED_EVENTS} sign + verify + 3 dedupe lookups");
+    println!(
+        "{allocations} allocations for {MEASURED_EVENTS} issue + sign + verify + 3 window lookups"
+    );
     assert_eq!(allocations, 0, "tracking path allocated after warm-up");
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use adshard::campaign::data::demo;
 use adshard::currency::Currency;
 use adshard::server::DEMO_TRACKING_SECRET;
-use adshard::tracking::{BuyerKind, TokenSigner, TrackingClaims};
+use adshard::tracking::{BidTokens, BuyerKind, EventKind, TokenSigner, TrackingClaims};
 use adshard_testkit::server::{Client, TestServer};
 
 /// A 300x250 banner request the demo's always-on campaign bids on.
@@ -18,10 +18,22 @@ const BANNER: &str = r#"{"id":"track-1","imp":[{"id":"1","bidfloor":0.03,"banner
 "site":{"id":"s1","domain":"www.foobar.com","page":"http://www.foobar.com/1234.html"},"user":{"id":"u1"}}"#;
 
 struct Bid {
+    /// The win notice's token.
     token: String,
     campaign: String,
     price_micros: i64,
-    adm: String,
+    price: String,
+    /// The billing notice (`burl`) and the pixel and click of the markup, from their paths on.
+    billing: String,
+    pixel: String,
+    click: String,
+}
+
+/// The part of `url` from `path` up to the end or a closing quote.
+fn from_path(url: &str, path: &str) -> String {
+    let start = url.find(path).unwrap_or_else(|| panic!("{path} in {url}"));
+    let rest = &url[start..];
+    rest[..rest.find('"').unwrap_or(rest.len())].to_string()
 }
 
 fn auction(server: &TestServer) -> Bid {
@@ -49,11 +61,15 @@ fn auction(server: &TestServer) -> Bid {
         .unwrap()
         .to_string();
     let price = bid["price"].as_f64().unwrap();
+    let adm = bid["adm"].as_str().unwrap().to_string();
     Bid {
         token,
         campaign: bid["cid"].as_str().unwrap().to_string(),
         price_micros: (price * 1e6).round() as i64,
-        adm: bid["adm"].as_str().unwrap().to_string(),
+        price: bid["price"].to_string(),
+        billing: from_path(bid["burl"].as_str().unwrap(), "/imp?"),
+        pixel: from_path(&adm, "/imp?"),
+        click: from_path(&adm, "/click?"),
     }
 }
 
@@ -77,18 +93,14 @@ fn wait_metric(server: &TestServer, name: &str, labels: &[&str], want: u64) {
 fn impression_counted_once_across_connections_and_shards() {
     let server = TestServer::start_with_campaigns(|config| config.server.shards = 2, demo());
     let bid = auction(&server);
-    assert!(
-        bid.adm.contains(&format!("/imp?t={}", bid.token)),
-        "pixel in markup: {}",
-        bid.adm
-    );
-    // The pixel and the billing notice of one bid, each fired many times on fresh
-    // connections, which the kernel spreads over both shards.
-    for path in ["/imp", "/imp", "/imp"] {
+    let billing = bid.billing.replace("${AUCTION_PRICE}", &bid.price);
+    // The pixel (the browser's) and the billing notice (the exchange's) of one bid, each fired
+    // many times on fresh connections, which the kernel spreads over both shards.
+    for url in [&bid.pixel, &billing, &bid.pixel] {
         for _ in 0..8 {
             let mut client = server.connect();
-            let response = client.get(&format!("{path}?t={}&p=${{AUCTION_PRICE}}", bid.token));
-            assert_eq!(response.status, 200);
+            let response = client.get(url);
+            assert_eq!(response.status, 200, "{url}");
             assert_eq!(response.header("content-type"), Some("image/gif"));
         }
     }
@@ -97,7 +109,13 @@ fn impression_counted_once_across_connections_and_shards() {
         &server,
         "adshard_tracking_requests_total",
         &["event=\"imp\"", "outcome=\"duplicate\""],
-        23,
+        15,
+    );
+    wait_metric(
+        &server,
+        "adshard_tracking_requests_total",
+        &["event=\"bill\"", "outcome=\"duplicate\""],
+        7,
     );
     wait_metric(
         &server,
@@ -111,7 +129,7 @@ fn impression_counted_once_across_connections_and_shards() {
         &[&campaign, "event=\"bid\""],
         1,
     );
-    // Spend: one impression at a CPM price costs a thousandth of it.
+    // Spend: one impression at a CPM price costs a thousandth of it, charged once.
     wait_metric(
         &server,
         "adshard_campaign_spend_micros_total",
@@ -152,14 +170,8 @@ fn win_notice_counted_once() {
 fn click_redirects_to_the_landing_page() {
     let server = TestServer::start_with_campaigns(|_| {}, demo());
     let bid = auction(&server);
-    let click_url = format!("/click?t={}", bid.token);
-    assert!(
-        bid.adm.contains(&click_url),
-        "click redirect in markup: {}",
-        bid.adm
-    );
     let mut client = server.connect();
-    let response = client.get(&click_url);
+    let response = client.get(&bid.click);
     assert_eq!(response.status, 302);
     let landing = response.header("location").expect("Location").to_string();
     let data = demo();
@@ -191,10 +203,11 @@ fn forged_altered_and_missing_tokens_get_403_and_change_nothing() {
     altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
     let altered = String::from_utf8(altered).unwrap();
     let other_secret = TokenSigner::new(&[7u8; 32]).unwrap();
-    let mut forged = String::new();
-    other_secret
-        .sign(&claims(&bid.campaign, now()), &mut forged)
-        .unwrap();
+    let forged = token(
+        &other_secret,
+        &claims(&bid.campaign, now()),
+        EventKind::Impression,
+    );
     for (query, outcome) in [
         (format!("t={altered}"), "forged"),
         (format!("t={forged}"), "forged"),
@@ -236,10 +249,11 @@ fn expired_token_gets_403() {
         TestServer::start_with_campaigns(|config| config.tracking.token_ttl_s = 60, demo());
     let bid = auction(&server);
     let signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).unwrap();
-    let mut expired = String::new();
-    signer
-        .sign(&claims(&bid.campaign, now() - 3600), &mut expired)
-        .unwrap();
+    let expired = token(
+        &signer,
+        &claims(&bid.campaign, now() - 3600),
+        EventKind::Impression,
+    );
     let mut client = Client::connect(server.addr);
     assert_eq!(client.get(&format!("/imp?t={expired}")).status, 403);
     assert_eq!(
@@ -247,11 +261,21 @@ fn expired_token_gets_403() {
         1
     );
     // The same claims signed now are accepted: only the age made the difference.
-    let mut fresh = String::new();
-    signer
-        .sign(&claims(&bid.campaign, now()), &mut fresh)
-        .unwrap();
+    let fresh = token(
+        &signer,
+        &claims(&bid.campaign, now()),
+        EventKind::Impression,
+    );
     assert_eq!(client.get(&format!("/imp?t={fresh}")).status, 200);
+}
+
+/// The token of `kind` for `claims`, signed by `signer`.
+fn token(signer: &TokenSigner, claims: &TrackingClaims<'_>, kind: EventKind) -> String {
+    let mut tokens = BidTokens::new();
+    signer.sign(claims, &mut tokens).unwrap();
+    let mut token = String::new();
+    tokens.push(kind, &mut token);
+    token
 }
 
 fn claims(campaign: &str, issued_unix_s: i64) -> TrackingClaims<'_> {
@@ -266,6 +290,7 @@ fn claims(campaign: &str, issued_unix_s: i64) -> TrackingClaims<'_> {
         issued_unix_s,
         shard_idx: 0,
         user_key: 0,
+        sequence: 0,
     }
 }
 
@@ -274,4 +299,108 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+#[test]
+fn late_click_still_redirects() {
+    let server =
+        TestServer::start_with_campaigns(|config| config.tracking.token_ttl_s = 60, demo());
+    let bid = auction(&server);
+    let signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).unwrap();
+    let late_claims = claims(&bid.campaign, now() - 3600);
+    let late = token(&signer, &late_claims, EventKind::Click);
+    let late_pixel = token(&signer, &late_claims, EventKind::Impression);
+    let mut client = Client::connect(server.addr);
+    // The user clicked an ad we served, an hour ago: the advertiser's page, not an error.
+    let response = client.get(&format!("/click?t={late}"));
+    assert_eq!(
+        response.status,
+        302,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let data = demo();
+    let creative = data
+        .campaigns
+        .iter()
+        .find(|c| c.id == bid.campaign)
+        .and_then(|c| c.creatives.iter().find(|cr| cr.id == "acme-spring-300x250"))
+        .expect("the demo creative the claims name");
+    assert_eq!(
+        response.header("location"),
+        Some(creative.landing_page.as_str())
+    );
+    wait_metric(
+        &server,
+        "adshard_tracking_requests_total",
+        &["event=\"click\"", "outcome=\"late\""],
+        1,
+    );
+    // Counted as late, not as a click, and billed nothing.
+    let campaign = format!("campaign=\"{}\"", bid.campaign);
+    assert_eq!(
+        server.metric_sum(
+            "adshard_campaign_events_total",
+            &[&campaign, "event=\"click\""]
+        ),
+        0
+    );
+    assert_eq!(
+        server.metric_sum("adshard_campaign_spend_micros_total", &[&campaign]),
+        0
+    );
+    // Only clicks are let through late: an expired pixel is still refused.
+    assert_eq!(client.get(&format!("/imp?t={late_pixel}")).status, 403);
+}
+
+#[test]
+fn forged_token_body_says_nothing() {
+    let server =
+        TestServer::start_with_campaigns(|config| config.tracking.token_ttl_s = 60, demo());
+    let bid = auction(&server);
+    let mut altered = bid.token.clone().into_bytes();
+    let last = altered.len() - 5;
+    altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    let demo_signer = TokenSigner::new(DEMO_TRACKING_SECRET.as_bytes()).unwrap();
+    let other_signer = TokenSigner::new(&[7u8; 32]).unwrap();
+    let expired_claims = claims(&bid.campaign, now() - 3600);
+    let unknown_claims = claims("no-such-campaign", now());
+    let mut client = server.connect();
+    let mut bodies = Vec::new();
+    for kind in [EventKind::Win, EventKind::Impression, EventKind::Click] {
+        let path = kind.path();
+        let forged = token(&other_signer, &claims(&bid.campaign, now()), kind);
+        let expired = token(&demo_signer, &expired_claims, kind);
+        let unknown_campaign = token(&demo_signer, &unknown_claims, kind);
+        let mut queries = vec![
+            format!("t={altered}"),
+            format!("t={forged}"),
+            format!("t={unknown_campaign}"),
+            "t=garbage!!".to_string(),
+            String::new(),
+        ];
+        // A late click redirects (late_click_still_redirects); other late events are refused.
+        if kind != EventKind::Click {
+            queries.push(format!("t={expired}"));
+        }
+        // The win notice's token where it does not belong.
+        if kind != EventKind::Win {
+            queries.push(format!("t={}", bid.token));
+        }
+        for query in queries {
+            let response = client.get(&format!("{path}?{query}"));
+            assert_eq!(response.status, 403, "{path}?{query}");
+            bodies.push((format!("{path}?{query}"), response.body));
+        }
+    }
+    // One body for every refusal: which check failed is for our counters, not for a forger.
+    let (_, first) = &bodies[0];
+    for (url, body) in &bodies {
+        assert_eq!(
+            String::from_utf8_lossy(body),
+            String::from_utf8_lossy(first),
+            "{url}"
+        );
+    }
 }

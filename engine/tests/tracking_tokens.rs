@@ -1,13 +1,15 @@
-//! Tracking tokens are accepted only as signed, only within their lifetime, and refused without
-//! a panic whatever else arrives in the query string: altered, forged, truncated, oversized or
-//! random. A fixed test vector pins the wire format, since tokens outlive a deploy.
+//! Tracking tokens are accepted only as signed, only for their own event kind, only within
+//! their lifetime, and refused without a panic whatever else arrives in the query string:
+//! altered, forged, truncated, oversized or random. Fixed test vectors pin the wire format,
+//! since tokens outlive a deploy.
 
 use adshard::currency::Currency;
 use adshard::tracking::token::{
-    price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, ClaimsError, IdField,
-    MalformedReason, TokenError, TokenScratch, TokenSigner, TrackingClaims, CLOCK_SKEW_S_MAX,
-    ID_BYTES_MAX, TOKEN_CHARS_MAX, TOKEN_CHARS_MIN,
+    token_from_query, BidTokens, BuyerKind, ClaimsError, IdField, MalformedReason, TokenError,
+    TokenScratch, TokenSigner, TrackingClaims, CLOCK_SKEW_S_MAX, ID_BYTES_MAX, TOKEN_CHARS_MAX,
+    TOKEN_CHARS_MIN,
 };
+use adshard::tracking::{price_from_query, price_micros_from_decimal, EventKind};
 use proptest::prelude::*;
 
 const SECRET: &[u8; 32] = b"adshard tracking test secret 32b";
@@ -16,9 +18,15 @@ const ISSUED_UNIX_S: i64 = 1_700_000_000;
 const TTL_S: u64 = 3_600;
 
 /// Computed independently (Python's `blake3` package from PyPI and its `base64` module) from the
-/// layout in `tracking::token`'s doc: a change here breaks every token in flight during a
+/// layout in `tracking::token`'s doc, one token per kind in `EventKind::ALL` order (the
+/// payload ends in two bytes of padding): a change here breaks every token in flight during a
 /// deploy.
-const TEST_VECTOR_TOKEN: &str = "AwEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EiQ5ZjhlN2Q2Yy01YjRhLTQzOTItODE3MC1hMWIyYzNkNGU1ZjYBMQZjbXAtNDIEY3ItN8RKh7p7wa-iNYQn4kO9CTQ";
+const TEST_VECTOR_TOKENS: [&str; 4] = [
+    "wBAEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EhEiM0RVZneIJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgVjci03OAAAY4iSWoIq4UX92rWRmZhHgw",
+    "bBAEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EhEiM0RVZneIJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgVjci03OAAAv-U_eI3Hoc6x7yKPrcYk6A",
+    "iBAEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EhEiM0RVZneIJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgVjci03OAAAD_T3wOLk-RJKUf3Of7Jb4A",
+    "cBAEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EhEiM0RVZneIJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgVjci03OAAAPVYMoKtmfpW9ONQInpONOA",
+];
 
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -32,19 +40,28 @@ fn claims() -> TrackingClaims<'static> {
         imp_id: "1",
         buyer_kind: BuyerKind::Campaign,
         buyer_id: "cmp-42",
-        creative_id: "cr-7",
+        creative_id: "cr-78",
         price_micros: 2_500_000,
         currency: Currency::USD,
         issued_unix_s: ISSUED_UNIX_S,
         shard_idx: 1,
         user_key: 0x1234_5678_9abc_def0,
+        sequence: 0x8877_6655_4433_2211,
     }
 }
 
-fn sign(claims: &TrackingClaims<'_>) -> String {
+/// The token of `kind` for `claims`.
+fn sign_kind(claims: &TrackingClaims<'_>, kind: EventKind) -> String {
+    let mut tokens = BidTokens::new();
+    signer().sign(claims, &mut tokens).expect("valid claims");
     let mut token = String::new();
-    signer().sign(claims, &mut token).expect("valid claims");
+    tokens.push(kind, &mut token);
     token
+}
+
+/// The pixel's token for `claims`: any kind would do where the kind is not the point.
+fn sign(claims: &TrackingClaims<'_>) -> String {
+    sign_kind(claims, EventKind::Impression)
 }
 
 fn verify(token: &str, now_unix_s: i64) -> Result<(), TokenError> {
@@ -78,36 +95,58 @@ fn round_trip_returns_the_signed_claims() {
 }
 
 #[test]
-fn sign_appends_to_the_reused_string() {
+fn tokens_append_to_the_reused_buffers() {
+    let mut tokens = BidTokens::new();
+    signer().sign(&claims(), &mut tokens).expect("valid");
     let mut out = String::from("/imp?t=");
-    signer().sign(&claims(), &mut out).expect("valid");
-    assert_eq!(out, format!("/imp?t={TEST_VECTOR_TOKEN}"));
+    tokens.push(EventKind::Impression, &mut out);
+    assert_eq!(out, format!("/imp?t={}", TEST_VECTOR_TOKENS[2]));
+    let mut bytes = b"/click?t=".to_vec();
+    tokens.write(EventKind::Click, &mut bytes);
+    assert_eq!(
+        bytes,
+        format!("/click?t={}", TEST_VECTOR_TOKENS[3]).into_bytes()
+    );
 }
 
 #[test]
-fn known_test_vector() {
-    let token = sign(&claims());
-    println!("typical token: {} characters", token.len());
-    assert_eq!(token, TEST_VECTOR_TOKEN);
-    assert_eq!(token.len(), 131);
+fn known_test_vectors() {
+    for (kind, expected) in EventKind::ALL.into_iter().zip(TEST_VECTOR_TOKENS) {
+        let token = sign_kind(&claims(), kind);
+        assert_eq!(token, expected, "{kind:?}");
+    }
+    println!("typical token: {} characters", TEST_VECTOR_TOKENS[0].len());
+    assert_eq!(TEST_VECTOR_TOKENS[0].len(), 147);
 }
 
 #[test]
-fn tag_is_the_same_for_equal_claims_and_differs_otherwise() {
+fn each_token_is_accepted_only_as_its_own_kind() {
     let mut scratch = TokenScratch::new();
-    let tag = |claims: &TrackingClaims<'_>, scratch: &mut TokenScratch| {
-        signer()
-            .verify(&sign(claims), ISSUED_UNIX_S, TTL_S, scratch)
-            .expect("verifies")
-            .tag
-    };
-    let first = tag(&claims(), &mut scratch);
-    assert_eq!(first, tag(&claims(), &mut scratch));
-    let other_imp = TrackingClaims {
-        imp_id: "2",
-        ..claims()
-    };
-    assert_ne!(first, tag(&other_imp, &mut scratch));
+    for kind in EventKind::ALL {
+        let token = sign_kind(&claims(), kind);
+        let verified = signer()
+            .verify(&token, ISSUED_UNIX_S, TTL_S, &mut scratch)
+            .expect("verifies");
+        assert_eq!(verified.kind, kind);
+        assert_eq!(verified.claims, claims());
+        // The same bid's token with another kind's character: the tag is the wrong one.
+        for other in EventKind::ALL.into_iter().filter(|other| *other != kind) {
+            let other_code = sign_kind(&claims(), other).as_bytes()[0];
+            let relabelled = format!("{}{}", char::from(other_code), &token[1..]);
+            assert_eq!(
+                verify(&relabelled, ISSUED_UNIX_S),
+                Err(TokenError::BadSignature),
+                "{kind:?} relabelled as {other:?}"
+            );
+        }
+    }
+    let unknown = format!("x{}", &sign(&claims())[1..]);
+    assert_eq!(
+        verify(&unknown, ISSUED_UNIX_S),
+        Err(TokenError::Malformed {
+            reason: MalformedReason::UnknownKind
+        })
+    );
 }
 
 #[test]
@@ -137,11 +176,13 @@ fn every_single_byte_alteration_is_refused() {
 
 #[test]
 fn another_secret_is_refused() {
-    let mut token = String::new();
+    let mut tokens = BidTokens::new();
     TokenSigner::new(OTHER_SECRET)
         .expect("secret")
-        .sign(&claims(), &mut token)
+        .sign(&claims(), &mut tokens)
         .expect("valid");
+    let mut token = String::new();
+    tokens.push(EventKind::Win, &mut token);
     assert_eq!(verify(&token, ISSUED_UNIX_S), Err(TokenError::BadSignature));
 }
 
@@ -208,8 +249,10 @@ fn malformed_inputs_are_refused() {
     let over = "A".repeat(TOKEN_CHARS_MAX + 1);
     let padded = format!("{token}==");
     let bad_char = format!("{}!{}", &token[..10], &token[11..]);
-    // Version 2, the HMAC-SHA256 tokens of older servers.
-    let bad_version = format!("Ag{}", &token[2..]);
+    // Version 3, the tokens of older servers (one for every kind, no kind character), and a
+    // version-3 payload behind a kind character.
+    let v3 = "AwEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EiQ5ZjhlN2Q2Yy01YjRhLTQzOTItODE3MC1hMWIyYzNkNGU1ZjYBMQZjbXAtNDIEY3ItN8RKh7p7wa-iNYQn4kO9CTQ";
+    let bad_version = format!("iAw{}", &token[3..]);
     for (input, expected) in [
         ("", malformed(MalformedReason::TooShort)),
         ("t", malformed(MalformedReason::TooShort)),
@@ -217,6 +260,7 @@ fn malformed_inputs_are_refused() {
         (&over[..], malformed(MalformedReason::TooLong)),
         (&padded[..], malformed(MalformedReason::NotBase64)),
         (&bad_char[..], malformed(MalformedReason::NotBase64)),
+        (v3, malformed(MalformedReason::UnknownKind)),
         (&bad_version[..], malformed(MalformedReason::UnknownVersion)),
     ] {
         assert_eq!(
@@ -298,9 +342,16 @@ fn claims_are_bounded_at_signing() {
         ),
     ];
     for (claims, expected) in cases {
+        let mut tokens = BidTokens::new();
+        signer().sign(&self::claims(), &mut tokens).expect("valid");
+        assert_eq!(signer().sign(&claims, &mut tokens), expected);
+        assert!(
+            tokens.is_empty(),
+            "no tokens left from the previous bid on error"
+        );
         let mut out = String::from("kept");
-        assert_eq!(signer().sign(&claims, &mut out), expected);
-        assert_eq!(out, "kept", "nothing appended on error");
+        tokens.push(EventKind::Win, &mut out);
+        assert_eq!(out, "kept", "an empty token");
     }
 
     let largest = TrackingClaims {
@@ -410,6 +461,7 @@ proptest! {
         bidder in any::<bool>(),
         shard_idx in any::<u16>(),
         user_key in any::<u64>(),
+        sequence in any::<u64>(),
     ) {
         let claims = TrackingClaims {
             request_id: &request_id,
@@ -422,12 +474,15 @@ proptest! {
             issued_unix_s,
             shard_idx,
             user_key,
+            sequence,
         };
-        let token = sign(&claims);
-        prop_assert!(token.len() <= TOKEN_CHARS_MAX);
-        prop_assert!(token.bytes().all(|byte| ALPHABET.contains(&byte)));
-        let mut scratch = TokenScratch::new();
-        let verified = signer().verify(&token, issued_unix_s, TTL_S, &mut scratch);
-        prop_assert_eq!(verified.map(|v| v.claims), Ok(claims));
+        for kind in EventKind::ALL {
+            let token = sign_kind(&claims, kind);
+            prop_assert!(token.len() <= TOKEN_CHARS_MAX);
+            prop_assert!(token.bytes().all(|byte| ALPHABET.contains(&byte)));
+            let mut scratch = TokenScratch::new();
+            let verified = signer().verify(&token, issued_unix_s, TTL_S, &mut scratch);
+            prop_assert_eq!(verified.map(|v| (v.kind, v.claims)), Ok((kind, claims)));
+        }
     }
 }

@@ -21,7 +21,9 @@ use adshard::catalog::Catalog;
 use adshard::config::Config;
 use adshard::currency::CurrencyTable;
 use adshard::openrtb::parse_bid_request;
-use adshard::tracking::{BuyerKind, TokenSigner, TrackingClaims};
+use adshard::tracking::{
+    BidTokens, BuyerKind, EventWindow, TokenSigner, TrackingClaims, WindowSize,
+};
 
 struct Args {
     campaigns: PathBuf,
@@ -67,6 +69,7 @@ fn run_batch(
     catalog: &Catalog,
     currencies: &CurrencyTable,
     signer: &TokenSigner,
+    events: &mut EventWindow,
     bodies: &[Vec<u8>],
     repeat: usize,
 ) -> Outcome {
@@ -77,8 +80,8 @@ fn run_batch(
     };
     let mut request = AdRequest::default();
     let mut scratch = AuctionScratch::default();
-    let (mut out, mut token, mut adm, mut url) =
-        (Vec::new(), String::new(), String::new(), String::new());
+    let (mut out, mut tokens, mut adm, mut url) =
+        (Vec::new(), BidTokens::new(), String::new(), String::new());
     let mut outcome = Outcome {
         bids: 0,
         rejected: 0,
@@ -102,8 +105,20 @@ fn run_batch(
             if scratch.winners.is_empty() {
                 continue;
             }
+            // As the shard does: room in the dedupe window for every winner before signing,
+            // then one sequence number per signed bid.
+            let room = events.room(now_unix_s);
+            if room < scratch.winners.len() as u64 {
+                scratch.winners.truncate(room as usize);
+                if scratch.winners.is_empty() {
+                    continue;
+                }
+            }
             let currency = scratch.currency;
-            let mut sign = |winner: &adshard::auction::Winner, out: &mut String| {
+            let mut sign = |winner: &adshard::auction::Winner, tokens: &mut BidTokens| {
+                let Some(sequence) = events.issue(now_unix_s) else {
+                    return;
+                };
                 let campaign = catalog.campaign(winner.campaign_idx);
                 let imp = request.imps()[winner.imp_idx];
                 let claims = TrackingClaims {
@@ -117,8 +132,9 @@ fn run_batch(
                     issued_unix_s: now_unix_s,
                     shard_idx: 0,
                     user_key: 0,
+                    sequence,
                 };
-                let _ = signer.sign(&claims, out);
+                let _ = signer.sign(&claims, tokens);
             };
             let context = ResponseContext {
                 public_url: "http://127.0.0.1:8080",
@@ -133,7 +149,7 @@ fn run_batch(
                 catalog,
                 &context,
                 &mut sign,
-                &mut token,
+                &mut tokens,
                 &mut adm,
                 &mut url,
             );
@@ -173,10 +189,24 @@ fn main() {
     let catalog = Catalog::build(&data, &currencies);
     let signer = TokenSigner::new(adshard::server::DEMO_TRACKING_SECRET.as_bytes())
         .expect("demo secret is long enough");
+    // The shard's dedupe window at the default rate and TTL (its memory is allocated here, not
+    // in the measured batch). All bids are signed at one instant, so a batch of more than its
+    // capacity (36.6 million bids) would see bids refused.
+    let hold_s = config.tracking.hold_s();
+    let size = WindowSize::for_rate(config.tracking.bids_per_shard_per_s_max, hold_s)
+        .expect("the default tracking config is valid");
+    let mut events = EventWindow::new(size, hold_s, 0);
     // Warm the buffers, then measure.
-    let _ = run_batch(&catalog, &currencies, &signer, &bodies, 1);
+    let _ = run_batch(&catalog, &currencies, &signer, &mut events, &bodies, 1);
     let started = Instant::now();
-    let outcome = run_batch(&catalog, &currencies, &signer, &bodies, args.repeat);
+    let outcome = run_batch(
+        &catalog,
+        &currencies,
+        &signer,
+        &mut events,
+        &bodies,
+        args.repeat,
+    );
     let elapsed = started.elapsed();
     let n_requests = bodies.len() * args.repeat;
     println!(

@@ -5,13 +5,16 @@
 //! markup gets our tracking: the landing page's occurrences become our click redirect, a
 //! banner gets an impression pixel, a VAST document gets an `<Impression>` element; `nurl`
 //! and `burl` point at our own `/win` and `/imp` with `${AUCTION_PRICE}` for the exchange to
-//! fill in.
+//! fill in. Each of a bid's URLs carries the token of its own event kind
+//! (`tracking::BidTokens`): the pixel's and the click's tokens, which any browser sees, cannot
+//! report a win or a billing notice, the only URLs whose price we read.
 
 use super::{substitute_macros, CampaignSource, ExternalBid, Winner};
 use crate::adrequest::AdRequest;
 use crate::campaign::{Creative, CreativeFormat};
 use crate::currency::{Currency, CurrencyTable};
 use crate::json::{write_decimal, write_json_string};
+use crate::tracking::{BidTokens, EventKind};
 
 /// The seat every internal campaign bids under.
 pub const SEAT: &str = "adshard";
@@ -58,25 +61,20 @@ pub fn write_micros(out: &mut Vec<u8>, micros: i64) {
     }
 }
 
-/// The tracking URLs of one bid.
-fn push_url(out: &mut String, public_url: &str, path: &str, token: &str) {
+/// Appends the tracking URL of event `kind` of one bid: our public URL, the kind's path and
+/// its token.
+fn push_url(out: &mut String, public_url: &str, kind: EventKind, tokens: &BidTokens) {
     out.push_str(public_url);
-    out.push_str(path);
+    out.push_str(kind.path());
     out.push_str("?t=");
-    out.push_str(token);
+    tokens.push(kind, out);
 }
 
 /// Builds the markup with our click redirect and impression tracking into `adm`.
-pub fn build_markup(creative: &Creative, public_url: &str, token: &str, adm: &mut String) {
+pub fn build_markup(creative: &Creative, public_url: &str, tokens: &BidTokens, adm: &mut String) {
     build_markup_with(
         creative,
-        |hole, out: &mut String| {
-            let path = match hole {
-                Hole::Click => "/click",
-                Hole::Impression => "/imp",
-            };
-            push_url(out, public_url, path, token);
-        },
+        |hole, out: &mut String| push_url(out, public_url, hole.kind(), tokens),
         adm,
     );
 }
@@ -132,6 +130,17 @@ enum Hole {
     Impression,
 }
 
+impl Hole {
+    /// The event whose URL fills the hole: the markup is the browser's, so only the pixel and
+    /// the click go there, never a token that may carry a price.
+    fn kind(self) -> EventKind {
+        match self {
+            Hole::Click => EventKind::Click,
+            Hole::Impression => EventKind::Impression,
+        }
+    }
+}
+
 impl MarkupTemplate {
     /// Builds the template by running `build_markup` with a marker token and cutting the
     /// markers out, so the template and `build_markup` cannot disagree.
@@ -169,10 +178,11 @@ impl MarkupTemplate {
         template
     }
 
-    /// Appends the markup as a JSON string literal, with `public_url` and `token` filling the
-    /// holes. Both must be JSON-safe (no quote, backslash or control character).
-    pub fn write_json(&self, out: &mut Vec<u8>, public_url: &str, token: &str) {
-        debug_assert!(json_safe(public_url) && json_safe(token));
+    /// Appends the markup as a JSON string literal, with `public_url` and the bid's `tokens`
+    /// filling the holes. `public_url` must be JSON-safe (no quote, backslash or control
+    /// character); tokens are by construction.
+    pub fn write_json(&self, out: &mut Vec<u8>, public_url: &str, tokens: &BidTokens) {
+        debug_assert!(json_safe(public_url));
         out.push(b'"');
         let mut copied = 0;
         for (offset, hole) in &self.holes {
@@ -182,7 +192,7 @@ impl MarkupTemplate {
                 Hole::Click => b"/click?t=",
                 Hole::Impression => b"/imp?t=",
             });
-            out.extend_from_slice(token.as_bytes());
+            tokens.write(hole.kind(), out);
             copied = *offset;
         }
         out.extend_from_slice(&self.escaped[copied..]);
@@ -256,8 +266,8 @@ fn mtype(format: CreativeFormat) -> u8 {
     }
 }
 
-/// Writes the bid response for `winners` into `out` (cleared first). `token` appends the
-/// signed tracking token of a winner; `adm` and `url` are reused scratch strings.
+/// Writes the bid response for `winners` into `out` (cleared first). `sign` fills the
+/// tracking tokens of a winner into `tokens`; `adm` and `url` are reused scratch strings.
 #[allow(clippy::too_many_arguments)]
 pub fn write_bid_response(
     out: &mut Vec<u8>,
@@ -265,8 +275,8 @@ pub fn write_bid_response(
     winners: &[Winner],
     source: &dyn CampaignSource,
     context: &ResponseContext<'_>,
-    token: &mut dyn FnMut(&Winner, &mut String),
-    token_scratch: &mut String,
+    sign: &mut dyn FnMut(&Winner, &mut BidTokens),
+    tokens: &mut BidTokens,
     adm: &mut String,
     url: &mut String,
 ) {
@@ -305,8 +315,8 @@ pub fn write_bid_response(
             );
             continue;
         };
-        token_scratch.clear();
-        token(winner, token_scratch);
+        tokens.clear();
+        sign(winner, tokens);
         if winner_idx > 0 {
             out.push(b',');
         }
@@ -349,23 +359,24 @@ pub fn write_bid_response(
         }
         out.extend_from_slice(b",\"mtype\":");
         write_decimal(out, u64::from(mtype(creative.format)));
-        out.extend_from_slice(b",\"nurl\":");
-        url.clear();
-        push_url(url, context.public_url, "/win", token_scratch);
-        url.push_str("&p=${AUCTION_PRICE}");
-        write_json_string(out, url);
-        out.extend_from_slice(b",\"burl\":");
-        url.clear();
-        push_url(url, context.public_url, "/imp", token_scratch);
-        url.push_str("&p=${AUCTION_PRICE}");
-        write_json_string(out, url);
+        // The exchange's notices: the only URLs whose price (`p`) we read.
+        for (key, kind) in [
+            (&b",\"nurl\":"[..], EventKind::Win),
+            (&b",\"burl\":"[..], EventKind::Billing),
+        ] {
+            out.extend_from_slice(key);
+            url.clear();
+            push_url(url, context.public_url, kind, tokens);
+            url.push_str("&p=${AUCTION_PRICE}");
+            write_json_string(out, url);
+        }
         out.extend_from_slice(b",\"adm\":");
         match source.markup_template(winner.campaign_idx, winner.creative_idx) {
             Some(template) if json_safe(context.public_url) => {
-                template.write_json(out, context.public_url, token_scratch)
+                template.write_json(out, context.public_url, tokens)
             }
             _ => {
-                build_markup(creative, context.public_url, token_scratch, adm);
+                build_markup(creative, context.public_url, tokens, adm);
                 write_json_string(out, adm);
             }
         }
@@ -485,6 +496,31 @@ mod tests {
         }
     }
 
+    /// A bid's tokens, and the text of its pixel's and its click's.
+    fn tokens() -> (BidTokens, String, String) {
+        let signer = crate::tracking::TokenSigner::new(&[3; 32]).expect("secret");
+        let claims = crate::tracking::TrackingClaims {
+            request_id: "r",
+            imp_id: "1",
+            buyer_kind: crate::tracking::BuyerKind::Campaign,
+            buyer_id: "c",
+            creative_id: "cr",
+            price_micros: 1,
+            currency: Currency::USD,
+            issued_unix_s: 0,
+            shard_idx: 0,
+            user_key: 0,
+            sequence: 0,
+        };
+        let mut tokens = BidTokens::new();
+        signer.sign(&claims, &mut tokens).expect("valid claims");
+        let (mut pixel, mut click) = (String::new(), String::new());
+        tokens.push(EventKind::Impression, &mut pixel);
+        tokens.push(EventKind::Click, &mut click);
+        assert_ne!(pixel, click);
+        (tokens, pixel, click)
+    }
+
     fn creative(format: CreativeFormat, markup: &str) -> Creative {
         crate::campaign::CreativeBuilder::banner("cr", 300, 250)
             .format(format)
@@ -501,10 +537,13 @@ mod tests {
             CreativeFormat::Banner,
             r#"<a href="https://brand.example/landing"><img src="x.png"></a>"#,
         );
-        build_markup(&banner, "http://ads.test", "TOK", &mut adm);
+        let (tokens, pixel, click) = tokens();
+        build_markup(&banner, "http://ads.test", &tokens, &mut adm);
         assert_eq!(
             adm,
-            r#"<a href="http://ads.test/click?t=TOK"><img src="x.png"></a><img src="http://ads.test/imp?t=TOK" width="1" height="1" style="display:none" alt="">"#
+            format!(
+                r#"<a href="http://ads.test/click?t={click}"><img src="x.png"></a><img src="http://ads.test/imp?t={pixel}" width="1" height="1" style="display:none" alt="">"#
+            )
         );
     }
 
@@ -519,13 +558,14 @@ mod tests {
             CreativeFormat::Video,
             "<VAST><Ad><InLine x=\"1\"><ClickThrough>https://brand.example/landing</ClickThrough></InLine></Ad></VAST>",
         );
+        let (tokens, _, _) = tokens();
         for creative in [banner, video] {
             let mut adm = String::new();
-            build_markup(&creative, "http://ads.test", "TOK-_1", &mut adm);
+            build_markup(&creative, "http://ads.test", &tokens, &mut adm);
             let mut expected = Vec::new();
             write_json_string(&mut expected, &adm);
             let mut got = Vec::new();
-            MarkupTemplate::build(&creative).write_json(&mut got, "http://ads.test", "TOK-_1");
+            MarkupTemplate::build(&creative).write_json(&mut got, "http://ads.test", &tokens);
             assert_eq!(
                 String::from_utf8(got).unwrap(),
                 String::from_utf8(expected).unwrap()
@@ -541,9 +581,12 @@ mod tests {
             r#"<a href="https://b.example/?a=1&amp;b=2">x</a>"#,
         );
         banner.landing_page = "https://b.example/?a=1&b=2".into();
-        build_markup(&banner, "http://ads.test", "TOK", &mut adm);
+        let (tokens, _, click) = tokens();
+        build_markup(&banner, "http://ads.test", &tokens, &mut adm);
         assert!(
-            adm.starts_with(r#"<a href="http://ads.test/click?t=TOK">x</a>"#),
+            adm.starts_with(&format!(
+                r#"<a href="http://ads.test/click?t={click}">x</a>"#
+            )),
             "{adm}"
         );
     }
@@ -555,15 +598,18 @@ mod tests {
             CreativeFormat::Video,
             "<VAST version=\"4.0\"><Ad><InLine><AdSystem>a</AdSystem><ClickThrough>https://brand.example/landing</ClickThrough></InLine></Ad></VAST>",
         );
-        build_markup(&video, "http://ads.test", "TOK", &mut adm);
+        let (tokens, pixel, click) = tokens();
+        build_markup(&video, "http://ads.test", &tokens, &mut adm);
         assert!(
-            adm.contains(
-                "<InLine><Impression><![CDATA[http://ads.test/imp?t=TOK]]></Impression><AdSystem>"
-            ),
+            adm.contains(&format!(
+                "<InLine><Impression><![CDATA[http://ads.test/imp?t={pixel}]]></Impression><AdSystem>"
+            )),
             "{adm}"
         );
         assert!(
-            adm.contains("<ClickThrough>http://ads.test/click?t=TOK</ClickThrough>"),
+            adm.contains(&format!(
+                "<ClickThrough>http://ads.test/click?t={click}</ClickThrough>"
+            )),
             "{adm}"
         );
     }

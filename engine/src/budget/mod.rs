@@ -49,8 +49,8 @@
 //! and which only count bids issued that day). With one shard the bound is the budget itself.
 //!
 //! What the bound assumes, and is counted when it fails: a spend event is counted once (the
-//! dedupe window holds `dedupe_entries_max` events per shard; `tracking_dedupe_forgotten`
-//! says when it had to forget one younger than the token TTL), and a spend event that arrives
+//! shard's event window judges every live token's events exactly, and a shard refuses to bid
+//! rather than let it slide over one, see `tracking::dedupe`), and a spend event that arrives
 //! after its commitment was released (impossible unless the clock jumps) is counted as spend
 //! without a reservation (`budget_unreserved_spend`).
 //!

@@ -288,18 +288,22 @@ pub fn per_event_micros(
 }
 
 /// What a spend event costs, in the campaign's currency: the clearing price the exchange
-/// reported (`reported_cpm_micros`, unsigned, so trusted only when it is a valid amount no
-/// higher than what we bid), else the price we signed. 0 when a currency has no rate: the
-/// event is still counted, but no spend can be charged in a currency we cannot convert.
+/// reported (`clearing_cpm_micros`, unsigned, so trusted only when it is a positive amount no
+/// higher than what we bid; `tracking::clearing_price_micros` has already checked that, and
+/// this check keeps the ledger safe on its own), else the price we signed. 0 when a currency
+/// has no rate: the event is still counted, but no spend can be charged in a currency we
+/// cannot convert.
 pub fn spend_micros(
     currencies: &CurrencyTable,
     signed_cpm_micros: i64,
-    reported_cpm_micros: Option<i64>,
+    clearing_cpm_micros: i64,
     currency: Currency,
     campaign_currency: Currency,
 ) -> i64 {
-    let cpm_micros = reported_cpm_micros
-        .filter(|micros| (0..=signed_cpm_micros).contains(micros))
-        .unwrap_or(signed_cpm_micros);
+    let cpm_micros = if (1..=signed_cpm_micros).contains(&clearing_cpm_micros) {
+        clearing_cpm_micros
+    } else {
+        signed_cpm_micros
+    };
     per_event_micros(currencies, cpm_micros, currency, campaign_currency).unwrap_or(0)
 }

@@ -675,7 +675,7 @@ fn realized_spend_stays_and_the_rest_of_the_commitment_is_released() {
     let spent = spend_micros(
         &currencies,
         3_000_000,
-        Some(2_500_000),
+        2_500_000,
         Currency::USD,
         Currency::USD,
     );
@@ -748,33 +748,22 @@ fn spend_is_the_reported_price_only_when_it_is_no_higher_than_the_signed_one() {
     let xyz = currency("XYZ");
     let signed = 2_000_000;
     let cases = [
-        ("no reported price: the signed one", None, usd, 2_000),
-        ("a lower clearing price", Some(1_500_000), usd, 1_500),
-        (
-            "the clearing price equal to ours",
-            Some(2_000_000),
-            usd,
-            2_000,
-        ),
-        ("a clearing price of zero is a valid price", Some(0), usd, 0),
-        (
-            "a price over ours is not believed",
-            Some(2_000_001),
-            usd,
-            2_000,
-        ),
-        ("a negative price is not believed", Some(-1), usd, 2_000),
+        ("a lower clearing price", 1_500_000, usd, 1_500),
+        ("the clearing price equal to ours", 2_000_000, usd, 2_000),
+        ("a clearing price of zero is not believed", 0, usd, 2_000),
+        ("a price over ours is not believed", 2_000_001, usd, 2_000),
+        ("a negative price is not believed", -1, usd, 2_000),
         (
             "converted into the campaign's currency",
-            Some(1_500_000),
+            1_500_000,
             eur,
             1_380,
         ),
-        ("no rate: nothing can be charged", None, xyz, 0),
+        ("no rate: nothing can be charged", 1_500_000, xyz, 0),
     ];
-    for (name, reported, campaign_currency, expect) in cases {
+    for (name, clearing, campaign_currency, expect) in cases {
         assert_eq!(
-            spend_micros(&currencies, signed, reported, usd, campaign_currency),
+            spend_micros(&currencies, signed, clearing, usd, campaign_currency),
             expect,
             "{name}"
         );

@@ -19,7 +19,7 @@ use crate::http::{Endpoint, Request, Response};
 use crate::openrtb::parse_bid_request;
 use crate::overload::Level;
 use crate::stats::DecideSnapshot;
-use crate::tracking::{BuyerKind, TrackingClaims};
+use crate::tracking::{BidTokens, BuyerKind, TrackingClaims};
 
 /// Where this shard's auctions were decided, and how long deciding took; for `/metrics`.
 #[derive(Debug, Default)]
@@ -337,6 +337,7 @@ impl ShardHandler {
             ..
         } = scratch;
         let currency = auction.currency;
+        self.keep_trackable_winners(&mut auction.winners, now_unix_s);
         delivery.commit_winners(
             &mut auction.winners,
             ad_request,
@@ -370,9 +371,35 @@ impl ShardHandler {
         200
     }
 
-    /// Signs the tracking token of one winning bid into a string, for the response writer.
-    /// The token names this shard: its events come back here, where the bid's budget is
-    /// committed and the user's caps are counted.
+    /// Drops the campaign winners beyond what this shard's event window can hold at
+    /// `now_unix_s`, before their budget is committed: a bid whose events could not be judged
+    /// exactly must not leave (counted as `adshard_tracking_bids_refused_total`). External
+    /// winners carry no token of ours and stay.
+    fn keep_trackable_winners(&self, winners: &mut Vec<Winner>, now_unix_s: i64) {
+        if winners.is_empty() {
+            return;
+        }
+        let Ok(mut events) = self.events.try_borrow_mut() else {
+            debug_assert!(false, "event window borrowed across a decision");
+            winners.retain(Winner::is_external);
+            return;
+        };
+        let mut room = events.room(now_unix_s);
+        let n_before = winners.len();
+        winners.retain(|winner| {
+            if winner.is_external() {
+                return true;
+            }
+            let keep = room > 0;
+            room = room.saturating_sub(1);
+            keep
+        });
+        events.refuse((n_before - winners.len()) as u64);
+    }
+
+    /// Signs the tracking tokens of one winning bid (one per event kind), for the response
+    /// writer. The tokens name this shard: their events come back here, where the bid's budget
+    /// is committed and the user's caps are counted.
     fn token_signer<'a>(
         &'a self,
         ad_request: &'a AdRequest,
@@ -380,9 +407,21 @@ impl ShardHandler {
         currency: Currency,
         user_key: u64,
         now_unix_s: i64,
-    ) -> impl FnMut(&Winner, &mut String) + 'a {
+    ) -> impl FnMut(&Winner, &mut BidTokens) + 'a {
         let shard_idx = u16::try_from(self.peer_id()).unwrap_or(u16::MAX);
-        move |winner: &Winner, out: &mut String| {
+        move |winner: &Winner, tokens: &mut BidTokens| {
+            // `keep_trackable_winners` left room for every winner, so there is a sequence; if
+            // there were none, the bid would go out with empty tokens and its events be
+            // refused.
+            let Some(sequence) = self
+                .events
+                .try_borrow_mut()
+                .ok()
+                .and_then(|mut events| events.issue(now_unix_s))
+            else {
+                debug_assert!(false, "no sequence for a kept winner");
+                return;
+            };
             let campaign = &catalog.campaigns()[winner.campaign_idx as usize];
             let imp_id = ad_request
                 .imps()
@@ -402,11 +441,12 @@ impl ShardHandler {
                 issued_unix_s: now_unix_s,
                 shard_idx,
                 user_key,
+                sequence,
             };
             // Every id was checked against the token's limits by the commit, so signing
-            // cannot fail; if it did, the bid would go out with an empty token and its events
+            // cannot fail; if it did, the bid would go out with empty tokens and its events
             // be refused.
-            let signed = self.signer.sign(&claims, out);
+            let signed = self.signer.sign(&claims, tokens);
             debug_assert!(signed.is_ok(), "{signed:?}");
         }
     }

@@ -54,9 +54,7 @@ use crate::http::ConnectionContext;
 use crate::overload::Overload;
 use crate::pacing::PacingConfig;
 use crate::stats::{BidderSnapshot, CampaignCounters, DeliverySnapshot, ShardStats, StatsSnapshot};
-use crate::tracking::{
-    DedupeKey, DedupeWindow, EventKind, TokenScratch, TokenSigner, CLOCK_SKEW_S_MAX,
-};
+use crate::tracking::{BidTokens, EventKind, EventWindow, TokenScratch, TokenSigner, WindowSize};
 use auction_flow::DecisionCounters;
 use exchange::Exchange;
 use route::{RouteMessage, Waiters};
@@ -128,7 +126,8 @@ pub enum ShardMessage {
 #[derive(Debug, Clone, Copy)]
 pub struct TrackingEvent {
     pub kind: EventKind,
-    pub key: DedupeKey,
+    /// The bid's sequence number on its owner shard: what the owner's event window judges.
+    pub sequence: u64,
     pub campaign_idx: u32,
     /// What the event costs the campaign, in micro-units of its currency (0 unless it is the
     /// event the campaign spends on).
@@ -165,7 +164,8 @@ pub struct ShardHandler {
     request: RefCell<AdRequest>,
     /// Reused by every decision; borrowed only between awaits.
     scratch: RefCell<RequestScratch>,
-    dedupe: RefCell<DedupeWindow>,
+    /// The events seen of the bids this shard signed, and its bid sequence numbers.
+    events: RefCell<EventWindow>,
     delivery: RefCell<Delivery>,
     /// Where auctions were decided and how long they took, for `/metrics`.
     decisions: RefCell<DecisionCounters>,
@@ -198,7 +198,7 @@ impl std::fmt::Debug for MeshSenders {
 #[derive(Debug, Default)]
 struct RequestScratch {
     auction: AuctionScratch,
-    token: String,
+    token: BidTokens,
     adm: String,
     url: String,
     token_scratch: TokenScratch,
@@ -222,8 +222,7 @@ fn delivery_settings(config: &Config, n_shards: usize) -> DeliverySettings {
             allowance_micros: config.delivery.budget_shard_allowance_micros,
             // A token is accepted until `ttl` after its issue time, judged by a clock that may
             // be up to the skew behind ours.
-            hold_s: i64::try_from(config.tracking.token_ttl_s).unwrap_or(i64::MAX)
-                + CLOCK_SKEW_S_MAX,
+            hold_s: config.tracking.hold_s(),
             n_peers: n_shards - 1,
         },
         // Full throttle until the first update: a started shard knows no spend yet, the budget
@@ -236,6 +235,21 @@ fn delivery_settings(config: &Config, n_shards: usize) -> DeliverySettings {
         },
         freqcap_users_max: config.delivery.freqcap_users_per_shard_max,
     }
+}
+
+/// The dedupe window of shard `shard_idx`, sized from the config. Its sequences start at a
+/// random number (from the OS, through std's hasher keys), so the tokens of an earlier run, or
+/// of another server, are out of its reach instead of being counted again.
+fn event_window(config: &Config, shard_idx: usize) -> EventWindow {
+    use std::hash::{BuildHasher, Hasher};
+    let hold_s = config.tracking.hold_s();
+    // Validation refused every config this fails for.
+    let size = WindowSize::for_rate(config.tracking.bids_per_shard_per_s_max, hold_s)
+        .expect("tracking.bids_per_shard_per_s_max validated");
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_usize(shard_idx);
+    hasher.write_i64(clock::unix_s());
+    EventWindow::new(size, hold_s, hasher.finish())
 }
 
 impl ShardHandler {
@@ -275,9 +289,7 @@ impl ShardHandler {
             catalog: RefCell::new(catalog),
             request: RefCell::new(AdRequest::default()),
             scratch: RefCell::new(RequestScratch::default()),
-            dedupe: RefCell::new(DedupeWindow::with_capacity(
-                config.tracking.dedupe_entries_max,
-            )),
+            events: RefCell::new(event_window(config, peer_id)),
             delivery: RefCell::new(delivery),
             decisions: RefCell::new(DecisionCounters::default()),
             waiters: RefCell::new(Waiters::default()),
@@ -320,6 +332,9 @@ impl ShardHandler {
             route_slots_exhausted: decisions.route_slots_exhausted,
         };
         snapshot.decide = decisions.decide.clone();
+        let events = self.events.borrow();
+        snapshot.tracking_bids_refused = events.n_refused();
+        snapshot.tracking_window_bytes = events.memory_bytes();
         snapshot.overload = self.overload.snapshot();
         snapshot.bidders = self
             .fanout

@@ -1,7 +1,14 @@
 //! The tracking endpoints' flow through a shard: verify the token, answer at once, and count
 //! the event on the shard that decided its bid (which holds its budget commitment, the user's
-//! caps and the dedupe window that judges its repeats). Tokens are `tracking`'s, the money is
+//! caps and the event window that judges its repeats by the bid's sequence number). Tokens are `tracking`'s, the money is
 //! `delivery`'s; this file carries the event from one to the other across shards.
+//!
+//! Who charges: a campaign that spends on wins is charged by the win notice (`nurl`), one that
+//! spends on impressions by the billing notice (`burl`), each at the clearing price the
+//! exchange reports in it (within the signed price) and once per bid. The impression pixel
+//! counts the impression and the user's caps but never charges: the browser fires it, and it
+//! knows no price. An impression reported by both the pixel and the billing notice is counted
+//! once, by whichever arrives first, and charged once, by the billing notice.
 
 use super::{ShardHandler, ShardMessage, TrackingEvent};
 use crate::campaign::{Campaign, SpendOn};
@@ -10,8 +17,8 @@ use crate::delivery::{per_event_micros, spend_micros};
 use crate::http::{Endpoint, Request, Response};
 use crate::stats::TrackingOutcome;
 use crate::tracking::{
-    price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, DedupeKey, EventKind,
-    TokenError, TrackingClaims,
+    check_age, clearing_price_micros, price_from_query, token_from_query, BuyerKind, EventKind,
+    Seen, TokenError, TrackingClaims,
 };
 
 /// The 1x1 transparent GIF an impression pixel answers with.
@@ -21,22 +28,50 @@ const PIXEL_GIF: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
-/// The endpoint of an event kind, and its row in the tracking statistics.
-fn endpoint_of(kind: EventKind) -> (Endpoint, usize) {
-    match kind {
-        EventKind::Win => (Endpoint::Win, 0),
-        EventKind::Impression => (Endpoint::Impression, 1),
-        EventKind::Click => (Endpoint::Click, 2),
+/// What every refused tracking call gets: which check failed is for our counters, not for
+/// the caller (a forger learns nothing from the answer).
+const REFUSAL_REASON: &str = "forbidden";
+
+/// Answers a refused tracking call: 403 with the same body whatever the reason.
+fn refuse(endpoint: Endpoint, response: &mut Response) {
+    response.set_error(endpoint, 403, REFUSAL_REASON, "t");
+}
+
+/// The counter of a token that failed its checks.
+fn outcome_of(error: TokenError) -> TrackingOutcome {
+    match error {
+        TokenError::Malformed { .. } => TrackingOutcome::Malformed,
+        TokenError::BadSignature => TrackingOutcome::Forged,
+        TokenError::Expired { .. } | TokenError::FromTheFuture { .. } => TrackingOutcome::Expired,
     }
 }
 
-/// Answers a verified event: 204 for a win, the pixel for an impression, a redirect to the
-/// landing page of the token's creative (or the campaign's first) for a click.
+/// The endpoint a request for event `kind` reached, for the HTTP counters.
+fn endpoint_of(kind: EventKind) -> Endpoint {
+    match kind {
+        EventKind::Win => Endpoint::Win,
+        EventKind::Billing | EventKind::Impression => Endpoint::Impression,
+        EventKind::Click => Endpoint::Click,
+    }
+}
+
+/// Whether `kind` charges a campaign that spends on `spend_on`: the exchange's notice of that
+/// event, never the pixel.
+fn charges(kind: EventKind, spend_on: SpendOn) -> bool {
+    matches!(
+        (kind, spend_on),
+        (EventKind::Billing, SpendOn::Impression) | (EventKind::Win, SpendOn::Win)
+    )
+}
+
+/// Answers a verified event: 204 for a win, the pixel for an impression or a billing notice
+/// (both at `/imp`), a redirect to the landing page of the token's creative (or the
+/// campaign's first) for a click.
 fn answer_event(kind: EventKind, campaign: &Campaign, creative_id: &str, response: &mut Response) {
-    let (endpoint, _) = endpoint_of(kind);
+    let endpoint = endpoint_of(kind);
     match kind {
         EventKind::Win => response.set_empty(endpoint, 204),
-        EventKind::Impression => {
+        EventKind::Billing | EventKind::Impression => {
             response.endpoint = endpoint;
             response.status = 200;
             response.content_type = "image/gif";
@@ -60,15 +95,15 @@ fn answer_event(kind: EventKind, campaign: &Campaign, creative_id: &str, respons
 }
 
 impl ShardHandler {
-    /// Verifies a tracking call and routes its event to the owner shard. Answers at once: the
-    /// answer does not depend on whether the event repeats.
+    /// Verifies a tracking call to the path of `path_kind` and routes its event to the owner
+    /// shard. Answers at once: the answer does not depend on whether the event repeats.
     pub(super) async fn tracking(
         &self,
-        kind: EventKind,
+        path_kind: EventKind,
         request: Request<'_>,
         response: &mut Response,
     ) {
-        let Some((owner, event)) = self.verify_event(kind, request.query, response) else {
+        let Some((owner, event)) = self.verify_event(path_kind, request.query, response) else {
             return;
         };
         if owner == self.peer_id() {
@@ -91,71 +126,77 @@ impl ShardHandler {
         }
     }
 
-    /// Checks the token of a tracking call and answers it. A refused call is answered with
-    /// its error and counted here; an accepted one gives its event and the shard that owns it.
+    /// Checks the token of a tracking call to the path of `path_kind` and answers it. A refused
+    /// call is answered with [`refuse`] and counted here; an accepted one gives its event and
+    /// the shard that owns it. The token must be of a kind served at that path (the pixel's or
+    /// the billing notice's at `/imp`). A validly signed click past its lifetime is redirected
+    /// and counted as late, but gives no event: the user gets the advertiser's page, nobody is
+    /// billed.
     fn verify_event(
         &self,
-        kind: EventKind,
+        path_kind: EventKind,
         query: &str,
         response: &mut Response,
     ) -> Option<(usize, TrackingEvent)> {
-        let (endpoint, event_idx) = endpoint_of(kind);
+        let endpoint = endpoint_of(path_kind);
         let Ok(mut scratch) = self.scratch.try_borrow_mut() else {
             debug_assert!(false, "request scratch borrowed across an await");
             response.set_error(endpoint, 500, "internal error", "");
             return None;
         };
+        let stats = &self.context.stats;
         let Some(token) = token_from_query(query) else {
-            self.context
-                .stats
-                .record_tracking(event_idx, TrackingOutcome::Malformed);
-            response.set_error(endpoint, 403, "missing tracking token", "t");
+            stats.record_tracking(path_kind, TrackingOutcome::Malformed);
+            refuse(endpoint, response);
             return None;
         };
-        let verified = match self.signer.verify(
-            token,
-            clock::unix_s(),
-            self.token_ttl_s,
-            &mut scratch.token_scratch,
-        ) {
+        let verified = match self
+            .signer
+            .verify_signature(token, &mut scratch.token_scratch)
+        {
             Ok(verified) => verified,
             Err(error) => {
-                let outcome = match error {
-                    TokenError::Malformed { .. } => TrackingOutcome::Malformed,
-                    TokenError::BadSignature => TrackingOutcome::Forged,
-                    TokenError::Expired { .. } | TokenError::FromTheFuture { .. } => {
-                        TrackingOutcome::Expired
-                    }
-                };
-                self.context.stats.record_tracking(event_idx, outcome);
-                response.set_error(endpoint, 403, &error.to_string(), "t");
+                stats.record_tracking(path_kind, outcome_of(error));
+                refuse(endpoint, response);
                 return None;
             }
         };
+        let (kind, claims) = (verified.kind, verified.claims);
+        if kind.path() != path_kind.path() {
+            stats.record_tracking(path_kind, TrackingOutcome::WrongKind);
+            refuse(endpoint, response);
+            return None;
+        }
+        let age = check_age(claims.issued_unix_s, clock::unix_s(), self.token_ttl_s);
+        let late_click = matches!(age, Err(TokenError::Expired { .. })) && kind == EventKind::Click;
+        match age {
+            Err(error) if !late_click => {
+                stats.record_tracking(kind, outcome_of(error));
+                refuse(endpoint, response);
+                return None;
+            }
+            _ => {}
+        }
         let catalog = self.catalog.borrow().clone();
-        let claims = verified.claims;
         let found = (claims.buyer_kind == BuyerKind::Campaign)
             .then(|| catalog.campaign_idx(claims.buyer_id))
             .flatten()
             .map(|idx| (idx, &catalog.campaigns()[idx as usize]));
         let Some((campaign_idx, campaign)) = found else {
-            self.context
-                .stats
-                .record_tracking(event_idx, TrackingOutcome::UnknownCampaign);
-            response.set_error(
-                endpoint,
-                403,
-                "tracking token names no current campaign",
-                "t",
-            );
+            stats.record_tracking(kind, TrackingOutcome::UnknownCampaign);
+            refuse(endpoint, response);
             return None;
         };
-        let (spend_micros, committed_micros) = self.event_charge(kind, campaign, &claims, query);
         answer_event(kind, campaign, claims.creative_id, response);
+        if late_click {
+            stats.record_tracking(kind, TrackingOutcome::Late);
+            return None;
+        }
+        let (spend_micros, committed_micros) = self.event_charge(kind, campaign, &claims, query);
         let owner = usize::from(claims.shard_idx) % self.n_shards();
         let event = TrackingEvent {
             kind,
-            key: DedupeKey::new(kind, &verified.tag),
+            sequence: claims.sequence,
             campaign_idx,
             spend_micros,
             committed_micros,
@@ -166,7 +207,9 @@ impl ShardHandler {
     }
 
     /// What an event spends of its campaign's budget and what its bid committed, both in the
-    /// campaign's currency: `(0, 0)` unless it is the event the campaign pays for.
+    /// campaign's currency: `(0, 0)` unless it is the event the campaign pays for. The
+    /// exchange's clearing price is used when [`clearing_price_micros`] believes it; otherwise
+    /// the refusal is counted and the signed price charged.
     fn event_charge(
         &self,
         kind: EventKind,
@@ -174,19 +217,23 @@ impl ShardHandler {
         claims: &TrackingClaims<'_>,
         query: &str,
     ) -> (i64, i64) {
-        let spends = matches!(
-            (kind, campaign.budget.spend_on),
-            (EventKind::Impression, SpendOn::Impression) | (EventKind::Win, SpendOn::Win)
-        );
-        if !spends {
+        if !charges(kind, campaign.budget.spend_on) {
             return (0, 0);
         }
-        let reported_micros = price_from_query(query).and_then(price_micros_from_decimal);
+        debug_assert!(kind.carries_price());
+        let price_cpm_micros =
+            match clearing_price_micros(price_from_query(query), claims.price_micros) {
+                Ok(micros) => micros,
+                Err(refusal) => {
+                    self.context.stats.record_price_refused(kind, refusal);
+                    claims.price_micros
+                }
+            };
         (
             spend_micros(
                 &self.currencies,
                 claims.price_micros,
-                reported_micros,
+                price_cpm_micros,
                 claims.currency,
                 campaign.currency,
             ),
@@ -200,43 +247,68 @@ impl ShardHandler {
         )
     }
 
-    /// Counts an event this shard owns, once.
+    /// Counts an event this shard owns, once. The window remembers, per bid, whether its win,
+    /// its impression (from the pixel or the billing notice), its billing notice and its click
+    /// were seen: a billing notice counts the impression unless the pixel already did, and
+    /// charges unless an earlier billing notice did. An event the window cannot vouch for is
+    /// counted as out of reach and changes nothing else.
     pub fn apply_tracking(&self, event: TrackingEvent) {
-        let (_, event_idx) = endpoint_of(event.kind);
-        let Ok(mut dedupe) = self.dedupe.try_borrow_mut() else {
-            debug_assert!(false, "dedupe window borrowed twice");
+        let Ok(mut events) = self.events.try_borrow_mut() else {
+            debug_assert!(false, "event window borrowed twice");
             return;
         };
-        // One reading of the clock judges the repeat and dates the spend and the impression.
-        let now = clock::unix_s();
-        if !dedupe.first_seen(event.key, now) {
-            self.context
-                .stats
-                .record_tracking(event_idx, TrackingOutcome::Duplicate);
+        let mut first_seen = |lane: EventKind| events.first_seen(lane, event.sequence);
+        // (this event's own lane, the impression it reports if any)
+        let (own, impression) = match event.kind {
+            EventKind::Billing => {
+                let impression = first_seen(EventKind::Impression);
+                (first_seen(EventKind::Billing), impression)
+            }
+            EventKind::Impression => {
+                let impression = first_seen(EventKind::Impression);
+                (impression, impression)
+            }
+            kind => (first_seen(kind), Seen::Repeat),
+        };
+        drop(events);
+        let outcome = match (own, impression) {
+            (Seen::OutOfReach, _) => TrackingOutcome::OutOfReach,
+            (Seen::First, _) | (_, Seen::First) => TrackingOutcome::Counted,
+            _ => TrackingOutcome::Duplicate,
+        };
+        self.context.stats.record_tracking(event.kind, outcome);
+        if outcome != TrackingOutcome::Counted {
             return;
         }
-        self.context
-            .stats
-            .record_tracking(event_idx, TrackingOutcome::Counted);
+        let counts = own == Seen::First && event.kind != EventKind::Impression;
+        let impression = impression == Seen::First;
+        // One reading of the clock dates the spend and the impression.
+        let now = clock::unix_s();
         let mut counters = self.context.stats.campaigns.borrow_mut();
         if let Some(c) = counters.get_mut(event.campaign_idx as usize) {
-            match event.kind {
-                EventKind::Win => c.wins += 1,
-                EventKind::Impression => c.impressions += 1,
-                EventKind::Click => c.clicks += 1,
+            c.impressions += u64::from(impression);
+            if counts {
+                match event.kind {
+                    EventKind::Win => c.wins += 1,
+                    EventKind::Billing => c.billings += 1,
+                    EventKind::Click => c.clicks += 1,
+                    EventKind::Impression => {}
+                }
+                c.spend_micros = c.spend_micros.saturating_add(event.spend_micros);
             }
-            c.spend_micros = c.spend_micros.saturating_add(event.spend_micros);
         }
         drop(counters);
         let mut delivery = self.delivery.borrow_mut();
-        delivery.realize(
-            event.campaign_idx,
-            event.issued_unix_s,
-            event.committed_micros,
-            event.spend_micros,
-            now,
-        );
-        if event.kind == EventKind::Impression && event.user_key != 0 {
+        if counts {
+            delivery.realize(
+                event.campaign_idx,
+                event.issued_unix_s,
+                event.committed_micros,
+                event.spend_micros,
+                now,
+            );
+        }
+        if impression && event.user_key != 0 {
             let catalog = self.catalog.borrow().clone();
             if let Some(campaign) = catalog.campaigns().get(event.campaign_idx as usize) {
                 delivery.record_impression(

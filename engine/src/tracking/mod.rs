@@ -1,51 +1,78 @@
-//! Tracking: proving that a win, impression or click URL was issued by us for a real bid, and
-//! counting each such event once.
+//! Tracking: proving that a win, billing, impression or click URL was issued by us for a real
+//! bid and for that kind of event, believing a clearing price only from the exchange, and
+//! counting each event once.
 //!
-//! When the server answers an auction, each winning bid carries URLs back to us, all with the
-//! same token (one per bid keeps the response small; the event kind comes from the path):
+//! When the server answers an auction, each winning bid carries four URLs back to us, each
+//! with the token of its own event kind ([`EventKind`]; one MAC computation signs all four):
 //!
-//! - `nurl`: `/win?t=TOKEN&p=${AUCTION_PRICE}` (the exchange substitutes the clearing price),
-//! - `burl`: `/imp?t=TOKEN` (billing), and an impression pixel `/imp?t=TOKEN` in the markup,
-//! - the click-through: `/click?t=TOKEN`, answered with a 302 to the landing page.
+//! - `nurl`, the win notice: `/win?t=wTOKEN&p=${AUCTION_PRICE}`,
+//! - `burl`, the billing notice: `/imp?t=bTOKEN&p=${AUCTION_PRICE}`,
+//! - the impression pixel in the markup: `/imp?t=iTOKEN`,
+//! - the click-through in the markup: `/click?t=cTOKEN`, answered with a 302 to the landing
+//!   page.
+//!
+//! # How an exchange's price reaches us
+//!
+//! `${AUCTION_PRICE}` is the OpenRTB macro an exchange replaces, in the `nurl` and `burl` it
+//! calls, with the price it cleared the impression at (a decimal CPM in the bid's currency).
+//! So the price arrives as `p` on those two URLs and nowhere else: the pixel and the click are
+//! fetched by browsers, which know no price, and whatever `p` they carry is never read. `p` is
+//! not under the signature (the exchange writes it after we sign), so [`price`] believes it
+//! only within `(0, signed price]`; a refused price is counted and the event charged at the
+//! signed price. A campaign that spends on wins is charged by the win notice, one that spends
+//! on impressions by the billing notice; the pixel counts impressions and caps but never
+//! charges. An impression reported by both the pixel and the billing notice is one impression,
+//! counted by whichever arrives first, and is charged once, by the billing notice. (An exchange
+//! that never calls `burl` leaves such campaigns uncharged: buy there with `spend_on = "win"`;
+//! `adshard_campaign_events_total` shows impressions against billing notices.)
 //!
 //! [`token`] signs and verifies tokens (keyed BLAKE3 over request, imp, buyer, creative, price,
-//! currency and issue time); [`dedupe`] remembers recent events per shard. Both are pure and
-//! synchronous, allocate nothing on the request path after warm-up, and never panic on what a
-//! client sends. The HTTP wiring lives elsewhere; this is its contract.
+//! currency, issue time and the bid's sequence number, one tag per kind); [`price`] judges a
+//! reported price; [`dedupe`] numbers a shard's bids and remembers, per bid and kind, whether
+//! the event was seen. All are pure and synchronous, allocate nothing on the
+//! request path after warm-up, and never panic on what a client sends. The HTTP wiring lives
+//! elsewhere; this is its contract.
 //!
 //! # What the auction path must do
 //!
-//! Per winning bid, fill a [`token::TrackingClaims`] and [`token::TokenSigner::sign`] it into a
-//! per-shard `String` reserved with [`token::TOKEN_CHARS_MAX`] of spare room, then build the
-//! URLs around it. A [`token::ClaimsError`] (an id over [`token::ID_BYTES_MAX`], mostly a long
-//! exchange request id) means the bid cannot be tracked, so cannot be billed: drop the bid and
-//! count the reason. A token is about 120 characters for UUID request ids and short internal
-//! ids.
+//! Before committing budget, keep no more winners than [`dedupe::EventWindow::room`] allows
+//! (count the others: a shard at its bid rate refuses bids rather than lose track of events).
+//! Per winning bid, take its [`dedupe::EventWindow::issue`] sequence number, fill a
+//! [`token::TrackingClaims`] and [`token::TokenSigner::sign`] it into the shard's reused
+//! [`token::BidTokens`], then write each URL around the token of its kind.
+//! A [`token::ClaimsError`] (an id over [`token::ID_BYTES_MAX`], mostly a long exchange
+//! request id) means the bid cannot be tracked, so cannot be billed: drop the bid and count the
+//! reason. A token is about 150 characters for UUID request ids and short internal ids.
 //!
 //! # What a tracking endpoint must do
 //!
 //! 1. [`EventKind::from_path`], then [`token::token_from_query`]; missing token: 403.
 //! 2. [`token::TokenSigner::verify`] with the shard's [`token::TokenScratch`], the wall clock
-//!    and the configured TTL. On error answer 403 with no detail (a forger learns nothing) and
-//!    count [`token::TokenError::label`]; `BadLayout` deserves an alert.
-//! 3. [`dedupe::DedupeKey::new`] from the kind and the tag. Send the event to one shard chosen
-//!    from the token, so a repeat that lands on another shard is still caught: the server
-//!    uses the token's `shard_idx` (the shard that decided the bid, which also holds its
-//!    budget commitment); [`dedupe::DedupeKey::owner_shard`] is the choice for a token that
-//!    names no shard. Then [`dedupe::DedupeWindow::first_seen`]. A
+//!    and the configured TTL. On error answer 403 with the same body whatever the reason (a
+//!    forger learns nothing) and count [`token::TokenError::label`]; `BadLayout` deserves an
+//!    alert. One exception: a click whose signature holds but whose token expired
+//!    ([`token::TokenSigner::verify_signature`], then [`token::check_age`]) still redirects
+//!    to the landing page (a user clicking an old page gets the advertiser's page, not an
+//!    error); it is counted as late and is neither counted as a click nor billed.
+//! 3. The verified kind must be served at the path ([`EventKind::path`]): a token of another
+//!    kind is refused (403) and counted as `wrong_kind`.
+//! 4. Send the event to the shard the token names (`shard_idx`: the shard that decided the
+//!    bid, which holds its budget commitment and its [`dedupe::EventWindow`]), so a repeat
+//!    that lands on another shard is still caught. There,
+//!    [`dedupe::EventWindow::first_seen`] with the token's `sequence` and the event's lane. A
 //!    repeat is counted as a duplicate, not as an event, and still gets the normal answer (an
-//!    exchange that retries must not see an error).
-//! 4. A first event is counted per buyer (campaign or bidder) and creative, and written to the
+//!    exchange that retries must not see an error); a sequence out of the window's reach is
+//!    counted as such and changes nothing.
+//! 5. A first event is counted per buyer (campaign or bidder) and creative, and written to the
 //!    shard's event log; the answer waits for the log to be durable (design §7). On start,
-//!    replay the log's recent events through `first_seen` so a restart does not reopen the
-//!    window.
-//! 5. `/win`: read `p` with [`token::price_from_query`]; a decimal CPM parses with
-//!    [`token::price_micros_from_decimal`]. `p` is not signed, so cap it at the signed
-//!    `price_micros` (a clearing price over our bid is an error to count, never a charge).
-//! 6. `/imp`: answer 204, or a 1×1 GIF where the URL is a pixel.
-//! 7. `/click`: look the landing page up in the catalog by buyer and creative ids and answer
+//!    restore the window from the log so a restart does not refuse (as out of reach) the
+//!    events of the tokens it signed before.
+//! 6. `/win` and a billing notice at `/imp`: [`price::clearing_price_micros`] on
+//!    [`price::price_from_query`] when the event charges its campaign.
+//! 7. `/imp`: a 1×1 GIF (the pixel's answer; the billing notice gets the same).
+//! 8. `/click`: look the landing page up in the catalog by buyer and creative ids and answer
 //!    302 to it, also for a repeat (the user clicked; only the count is deduplicated). A token
-//!    of a bidder, or a creative no longer in the catalog, gets 404: the token never holds a
+//!    of a bidder, or a campaign no longer in the catalog, gets 403: the token never holds a
 //!    URL, so it can never redirect anywhere an advertiser did not configure.
 //!
 //! The secret is config, at least [`token::SECRET_BYTES_MIN`] random bytes, and the same on
@@ -55,30 +82,59 @@
 mod base64url;
 mod config;
 pub mod dedupe;
+pub mod price;
 pub mod token;
 
 // The names the HTTP wiring uses, flat, so that it does not depend on the split into files.
 pub use config::TrackingConfig;
-pub use dedupe::{DedupeKey, DedupeWindow, DEDUPE_ENTRIES_MAX_CEILING};
+pub use dedupe::{EventWindow, Seen, WindowSize, BIDS_PER_S_CEILING, WINDOW_SEQUENCES_CEILING};
+pub use price::{clearing_price_micros, price_from_query, price_micros_from_decimal, PriceRefusal};
 pub use token::{
-    price_from_query, price_micros_from_decimal, token_from_query, BuyerKind, ClaimsError,
-    SecretTooShort, TokenError, TokenScratch, TokenSigner, TokenTag, TrackingClaims, VerifiedToken,
-    CLOCK_SKEW_S_MAX, ID_BYTES_MAX, SECRET_BYTES_MIN, TOKEN_CHARS_MAX,
+    check_age, token_from_query, BidTokens, BuyerKind, ClaimsError, SecretTooShort, TokenError,
+    TokenScratch, TokenSigner, TrackingClaims, VerifiedToken, CLOCK_SKEW_S_MAX, ID_BYTES_MAX,
+    SECRET_BYTES_MIN, TOKEN_CHARS_MAX,
 };
 
-/// The event a tracking URL reports. Not part of the signature: it comes from the path.
+/// The event a tracking URL reports, which is also the kind its token is signed for: a token
+/// works only for its own kind (see [`token`]), so the browser-visible pixel and click can
+/// never stand for the exchange's notices, which alone may carry a clearing price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
-    /// The exchange's win notice (`nurl`).
+    /// The exchange's win notice (`nurl`, at `/win`): priced; charges campaigns that spend on
+    /// wins.
     Win,
-    /// Billing notice (`burl`) or impression pixel.
+    /// The exchange's billing notice (`burl`, at `/imp`): priced; an impression, and the event
+    /// that charges campaigns that spend on impressions.
+    Billing,
+    /// The impression pixel in the markup (at `/imp`), fired by the browser: counts the
+    /// impression and the user's caps, never charges.
     Impression,
-    /// Click-through.
+    /// The click-through (at `/click`), answered with the landing page.
     Click,
 }
 
 impl EventKind {
-    /// The kind served at `path` (`/win`, `/imp`, `/click`), if any.
+    /// Every kind, in the order of [`EventKind::idx`].
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Win,
+        EventKind::Billing,
+        EventKind::Impression,
+        EventKind::Click,
+    ];
+    pub const COUNT: usize = EventKind::ALL.len();
+
+    /// The position in [`EventKind::ALL`]: a row of per-kind tables.
+    pub const fn idx(self) -> usize {
+        match self {
+            EventKind::Win => 0,
+            EventKind::Billing => 1,
+            EventKind::Impression => 2,
+            EventKind::Click => 3,
+        }
+    }
+
+    /// The kind a request to `path` reports (`/win`, `/imp`, `/click`), if any. `/imp` serves
+    /// both the pixel and the billing notice; the token says which it is.
     pub fn from_path(path: &str) -> Option<EventKind> {
         match path {
             "/win" => Some(EventKind::Win),
@@ -88,19 +144,28 @@ impl EventKind {
         }
     }
 
+    /// The path its URLs point to. The billing notice shares `/imp` with the pixel: both report
+    /// an impression, and an exchange that fetches it expects what a pixel answers.
     pub fn path(self) -> &'static str {
         match self {
             EventKind::Win => "/win",
-            EventKind::Impression => "/imp",
+            EventKind::Billing | EventKind::Impression => "/imp",
             EventKind::Click => "/click",
         }
+    }
+
+    /// Whether a clearing price (`p`) on its URL is read at all: only on the exchange's
+    /// notices. The pixel and the click are in the browser's hands.
+    pub fn carries_price(self) -> bool {
+        matches!(self, EventKind::Win | EventKind::Billing)
     }
 
     /// A stable name for metrics labels.
     pub fn label(self) -> &'static str {
         match self {
             EventKind::Win => "win",
-            EventKind::Impression => "impression",
+            EventKind::Billing => "bill",
+            EventKind::Impression => "imp",
             EventKind::Click => "click",
         }
     }

@@ -1,11 +1,22 @@
 //! Signed tracking tokens: what the server puts in the `nurl`, `burl`, pixel and click URLs of a
 //! winning bid, and checks again when the exchange or the browser calls back.
 //!
-//! A token is `base64url(payload || tag)` without padding. The payload holds the claims of one
-//! bid in a fixed binary layout; the tag is BLAKE3 in keyed mode over the payload, truncated to
-//! [`TAG_BYTES`], with a key derived from the configured secret. One token per bid serves all three events: the event kind comes
-//! from the URL path, so the response carries one token instead of three, and deduplication
-//! keys on (kind, tag) (see [`super::dedupe`]).
+//! Each URL of a bid carries its own token, bound to its event kind ([`EventKind`]): the
+//! pixel's token cannot report a win or a billing notice, nor the click's an impression. This
+//! matters because only the exchange's notices may carry a clearing price, and the pixel and
+//! the click are in every browser's (and bot's) hands.
+//!
+//! A token is `KIND || base64url(payload || tag)` without padding: one character naming the
+//! kind (`w` win, `b` billing, `i` impression pixel, `c` click), then the bid's payload and the
+//! tag of that kind. The payload holds the claims of one bid in a fixed binary layout, the
+//! same for every kind. The tags come from one keyed-BLAKE3 computation over the payload,
+//! with a key derived from the configured secret: its first 64 bytes of output (one
+//! compression, like a plain 32-byte hash) are cut into four independent 16-byte tags, one
+//! per kind in [`EventKind::ALL`] order. So a bid's four tokens cost one MAC to sign, and a
+//! verifier recomputes the four and compares the one of the token's kind in constant time;
+//! altering the kind character makes the tag the wrong one. The payload is padded to a
+//! multiple of three bytes, so its base64url text is the same in all four tokens and is
+//! encoded once per bid ([`BidTokens`]).
 //!
 //! Payload layout, integers little-endian:
 //!
@@ -18,21 +29,27 @@
 //! | 3 | currency, ISO-4217 upper-case letters |
 //! | 2 | `shard_idx`, u16: the shard that committed the bid's budget and owns its events |
 //! | 8 | `user_key`, u64: hash of the user key, 0 for none (frequency caps) |
+//! | 8 | `sequence`, u64: the bid's number on its shard, which judges its repeats |
 //! | 1 + n | `request_id`, length-prefixed |
 //! | 1 + n | `imp_id`, length-prefixed |
 //! | 1 + n | `buyer_id`, length-prefixed |
 //! | 1 + n | `creative_id`, length-prefixed |
+//! | 0 to 2 | zero bytes, up to a multiple of three bytes |
 //!
 //! The landing page of a click is not in the token: the server looks it up from its catalog by
 //! campaign and creative, so tokens stay short and a token can only ever redirect to a page an
 //! advertiser configured (no open redirect).
 //!
-//! Everything here is pure and synchronous; signing and verifying use stack buffers and the
-//! caller's reused `String` and [`TokenScratch`], so neither allocates after warm-up.
+//! Everything here is pure and synchronous; signing and verifying use stack buffers, the
+//! caller's reused [`BidTokens`] and [`TokenScratch`], so neither allocates after warm-up.
 
 use std::fmt;
 
 use super::base64url;
+use super::EventKind;
+// The clearing price's parser lived here before it had a module of its own; its users still
+// find it here.
+pub use super::price::{price_from_query, price_micros_from_decimal};
 use crate::currency::Currency;
 
 /// Longest id of any kind (request, imp, buyer, creative) a token carries, in bytes. OpenRTB
@@ -42,11 +59,13 @@ pub const ID_BYTES_MAX: usize = 128;
 /// Ids must not be empty: an empty id is a bug upstream and would make the catalog lookup of a
 /// click ambiguous.
 pub const ID_BYTES_MIN: usize = 1;
-/// Bytes of the 32-byte BLAKE3 output kept. 128 bits leave a forger a 2^-128 chance per guess
-/// (and every guess costs a request we count), the security level of the 256-bit key; the
-/// other 16 bytes would add 22 characters to each of the four URLs of a bid for no practical
-/// gain.
+/// Bytes of each kind's tag. 128 bits leave a forger a 2^-128 chance per guess (and every
+/// guess costs a request we count), the security level of the 256-bit key; longer tags would
+/// add characters to each of the four URLs of a bid for no practical gain.
 pub const TAG_BYTES: usize = 16;
+/// The MAC output cut into tags, one per kind. At most 64 bytes: BLAKE3 yields a 64-byte block
+/// per compression, so the four tags cost what one plain hash does.
+const KIND_TAGS_BYTES: usize = TAG_BYTES * EventKind::COUNT;
 /// Shortest secret accepted: 32 bytes (256 bits), the size of the BLAKE3 key derived from it,
 /// so that the secret is never the weakest link of the scheme.
 pub const SECRET_BYTES_MIN: usize = 32;
@@ -58,9 +77,11 @@ pub const SECRET_BYTES_MIN: usize = 32;
 pub const CLOCK_SKEW_S_MAX: i64 = 60;
 /// First byte of every payload. A new layout or MAC gets a new version so old and new servers
 /// can tell each other's tokens apart during a rolling upgrade. Version 3 replaced HMAC-SHA256
-/// with keyed BLAKE3: on a CPU without SHA extensions HMAC cost 1.5-2.4 us per token, a tenth of
-/// a whole bid request's server time; BLAKE3 costs about 0.15 us (see ARCHITECTURE.md).
-pub const FORMAT_VERSION: u8 = 3;
+/// with keyed BLAKE3 (on a CPU without SHA extensions HMAC cost 1.5-2.4 us per token, a tenth
+/// of a whole bid request's server time; BLAKE3 costs about 0.15 us, see ARCHITECTURE.md).
+/// Version 4 binds each token to its event kind (one tag per kind, a kind character in front),
+/// adds the bid's sequence number and pads the payload to a multiple of three bytes.
+pub const FORMAT_VERSION: u8 = 4;
 
 /// BLAKE3 `derive_key` context for the MAC key: the key is bound to this protocol, so a tag made
 /// here cannot be replayed as a MAC of another protocol that shares the secret by mistake (and
@@ -69,25 +90,39 @@ const MAC_KEY_CONTEXT: &str = "adshard 2026-11-23 tracking token v3 MAC key";
 
 /// Number of length-prefixed ids in a payload.
 const N_IDS: usize = 4;
-/// Payload bytes besides the ids: version, buyer kind, issue time, price, currency, shard, user
-/// key and one length byte per id.
-const FIXED_BYTES: usize = 1 + 1 + 8 + 8 + 3 + 2 + 8 + N_IDS;
-/// Largest payload: every id at [`ID_BYTES_MAX`].
-pub const PAYLOAD_BYTES_MAX: usize = FIXED_BYTES + N_IDS * ID_BYTES_MAX;
+/// Payload bytes besides the ids and the padding: version, buyer kind, issue time, price,
+/// currency, shard, user key, sequence and one length byte per id.
+const FIXED_BYTES: usize = 1 + 1 + 8 + 8 + 3 + 2 + 8 + 8 + N_IDS;
+/// Largest payload: every id at [`ID_BYTES_MAX`], padded.
+pub const PAYLOAD_BYTES_MAX: usize = padded_len(FIXED_BYTES + N_IDS * ID_BYTES_MAX);
 /// Largest decoded token, payload and tag.
 pub const TOKEN_BYTES_MAX: usize = PAYLOAD_BYTES_MAX + TAG_BYTES;
 /// Smallest decoded token: every id at [`ID_BYTES_MIN`].
-const TOKEN_BYTES_MIN: usize = FIXED_BYTES + N_IDS * ID_BYTES_MIN + TAG_BYTES;
-/// Longest token text [`TokenSigner::sign`] appends; anything longer is refused unread.
-pub const TOKEN_CHARS_MAX: usize = base64url::encoded_len(TOKEN_BYTES_MAX);
+const TOKEN_BYTES_MIN: usize = padded_len(FIXED_BYTES + N_IDS * ID_BYTES_MIN) + TAG_BYTES;
+/// Characters of the kind in front of a token.
+const KIND_CHARS: usize = 1;
+/// Longest token text: anything longer is refused unread.
+pub const TOKEN_CHARS_MAX: usize = KIND_CHARS + base64url::encoded_len(TOKEN_BYTES_MAX);
 /// Shortest token text that can be valid.
-pub const TOKEN_CHARS_MIN: usize = base64url::encoded_len(TOKEN_BYTES_MIN);
+pub const TOKEN_CHARS_MIN: usize = KIND_CHARS + base64url::encoded_len(TOKEN_BYTES_MIN);
+/// Characters of the largest payload's base64url text.
+const PAYLOAD_CHARS_MAX: usize = base64url::encoded_len(PAYLOAD_BYTES_MAX);
+/// Characters of a tag's base64url text.
+const TAG_CHARS: usize = base64url::encoded_len(TAG_BYTES);
+
+/// `len` rounded up to a multiple of three: a payload of that length encodes to whole
+/// base64url groups, so a tag's text can follow it without re-encoding the payload.
+const fn padded_len(len: usize) -> usize {
+    len.div_ceil(3) * 3
+}
 
 // Each id length must fit its one-byte prefix.
 const _: () = assert!(ID_BYTES_MAX <= u8::MAX as usize);
 const _: () = assert!(ID_BYTES_MIN >= 1 && ID_BYTES_MIN <= ID_BYTES_MAX);
-// The tag must be a prefix of BLAKE3's 32-byte output, and at least 128 bits.
-const _: () = assert!(TAG_BYTES >= 16 && TAG_BYTES <= 32);
+// Tags of at least 128 bits, all from BLAKE3's first 64-byte output block.
+const _: () = assert!(TAG_BYTES >= 16 && KIND_TAGS_BYTES <= 64);
+// The payload's text is whole base64url groups.
+const _: () = assert!(PAYLOAD_BYTES_MAX % 3 == 0);
 // The worst token must stay far below common URL limits (2 KiB for old browsers and proxies),
 // since the click URL also carries our host and path.
 const _: () = assert!(TOKEN_CHARS_MAX <= 1024);
@@ -139,6 +174,9 @@ pub struct TrackingClaims<'a> {
     pub shard_idx: u16,
     /// Hash of the request's user key (`freqcap::user_key_hash`), 0 when it had none.
     pub user_key: u64,
+    /// The bid's number among those its shard signed (`dedupe::EventWindow::issue`): the
+    /// shard's dedupe window keeps one bit per event kind for it.
+    pub sequence: u64,
 }
 
 /// Which id of [`TrackingClaims`] an error is about.
@@ -189,6 +227,8 @@ pub enum MalformedReason {
     TooShort,
     /// More characters than [`TOKEN_CHARS_MAX`].
     TooLong,
+    /// The first character names no event kind.
+    UnknownKind,
     /// Not canonical unpadded base64url.
     NotBase64,
     /// A format version this server does not know.
@@ -224,17 +264,14 @@ impl TokenError {
     }
 }
 
-/// The truncated MAC of a token. Unique per bid (up to a 2^-128 collision), unpredictable
-/// without the secret, and so a good deduplication and routing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TokenTag(pub [u8; TAG_BYTES]);
-
-/// A token whose signature and age checked out.
+/// A token whose signature checked out, and its age too when it came from
+/// [`TokenSigner::verify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifiedToken<'a> {
     /// The ids borrow from the [`TokenScratch`] given to [`TokenSigner::verify`].
     pub claims: TrackingClaims<'a>,
-    pub tag: TokenTag,
+    /// The event kind the token was signed for.
+    pub kind: EventKind,
 }
 
 /// Reused buffer that a verified token's ids borrow from; one per shard, since a shard
@@ -261,6 +298,88 @@ impl fmt::Debug for TokenScratch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TokenScratch")
     }
+}
+
+/// The four tokens of one bid, one per [`EventKind`], as text ready to be copied into its
+/// URLs: the payload's text once, and each kind's tag. Reused per shard (under a kilobyte, no
+/// heap), filled by [`TokenSigner::sign`].
+#[derive(Clone)]
+pub struct BidTokens {
+    payload_chars: [u8; PAYLOAD_CHARS_MAX],
+    n_payload_chars: usize,
+    tag_chars: [[u8; TAG_CHARS]; EventKind::COUNT],
+}
+
+impl BidTokens {
+    pub const fn new() -> BidTokens {
+        BidTokens {
+            payload_chars: [0; PAYLOAD_CHARS_MAX],
+            n_payload_chars: 0,
+            tag_chars: [[0; TAG_CHARS]; EventKind::COUNT],
+        }
+    }
+
+    /// Forgets the tokens: an empty `BidTokens` writes empty tokens, which every endpoint
+    /// refuses.
+    pub fn clear(&mut self) {
+        self.n_payload_chars = 0;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n_payload_chars == 0
+    }
+
+    /// The three pieces of the token of `kind`, to be written one after the other: its kind
+    /// character, the payload's text and its tag's text. All base64url or ASCII letters, so
+    /// safe in a URL and in a JSON string.
+    fn pieces(&self, kind: EventKind) -> [&[u8]; 3] {
+        if self.is_empty() {
+            return [&[], &[], &[]];
+        }
+        [
+            std::slice::from_ref(&KIND_CODES[kind.idx()]),
+            &self.payload_chars[..self.n_payload_chars],
+            &self.tag_chars[kind.idx()],
+        ]
+    }
+
+    /// Appends the token of `kind` to `out`.
+    pub fn write(&self, kind: EventKind, out: &mut Vec<u8>) {
+        for piece in self.pieces(kind) {
+            out.extend_from_slice(piece);
+        }
+    }
+
+    /// Appends the token of `kind` to `out`.
+    pub fn push(&self, kind: EventKind, out: &mut String) {
+        for piece in self.pieces(kind) {
+            // ASCII by construction, so the check cannot fail; it costs less than pushing the
+            // characters one at a time (a UTF-8 encoding and a capacity check each).
+            out.push_str(std::str::from_utf8(piece).unwrap_or_default());
+        }
+    }
+}
+
+impl Default for BidTokens {
+    fn default() -> Self {
+        BidTokens::new()
+    }
+}
+
+impl fmt::Debug for BidTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BidTokens")
+            .field("n_payload_chars", &self.n_payload_chars)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The character in front of a token of each kind, in [`EventKind::ALL`] order.
+const KIND_CODES: [u8; EventKind::COUNT] = [b'w', b'b', b'i', b'c'];
+
+fn kind_from_code(code: u8) -> Option<EventKind> {
+    let idx = KIND_CODES.iter().position(|c| *c == code)?;
+    EventKind::ALL.get(idx).copied()
 }
 
 /// Signs and verifies tokens with one secret. Cheap to clone (a few hundred bytes, no heap):
@@ -292,34 +411,53 @@ impl TokenSigner {
         })
     }
 
-    /// Appends the token for `claims` to `out`. On error `out` is unchanged. Allocates only if
-    /// `out` has less than [`TOKEN_CHARS_MAX`] spare capacity.
-    pub fn sign(&self, claims: &TrackingClaims<'_>, out: &mut String) -> Result<(), ClaimsError> {
+    /// Signs `claims` into `tokens`, the four tokens of one bid. On error `tokens` is left
+    /// empty, so a bid that could not be signed cannot go out with another bid's tokens.
+    pub fn sign(
+        &self,
+        claims: &TrackingClaims<'_>,
+        tokens: &mut BidTokens,
+    ) -> Result<(), ClaimsError> {
+        tokens.clear();
         check_claims(claims)?;
-        let mut bytes = [0u8; TOKEN_BYTES_MAX];
-        let n_payload = write_payload(claims, &mut bytes);
-        let tag = self.tag(&bytes[..n_payload]);
-        let n_bytes = n_payload + TAG_BYTES;
-        bytes[n_payload..n_bytes].copy_from_slice(&tag);
-
-        let mut chars = [0u8; TOKEN_CHARS_MAX];
-        let n_chars = base64url::encode(&bytes[..n_bytes], &mut chars);
-        // The alphabet is ASCII, so the check cannot fail; it costs less than pushing the
-        // characters one at a time (a UTF-8 encoding and a capacity check each).
-        let text = std::str::from_utf8(&chars[..n_chars]).unwrap_or_default();
-        debug_assert_eq!(text.len(), n_chars);
-        out.push_str(text);
+        let mut payload = [0u8; PAYLOAD_BYTES_MAX];
+        let n_payload = write_payload(claims, &mut payload);
+        let tags = self.tags(&payload[..n_payload]);
+        for (kind_tags, tag) in tokens
+            .tag_chars
+            .iter_mut()
+            .zip(tags.chunks_exact(TAG_BYTES))
+        {
+            base64url::encode(tag, kind_tags);
+        }
+        tokens.n_payload_chars =
+            base64url::encode(&payload[..n_payload], &mut tokens.payload_chars);
         Ok(())
     }
 
     /// Checks `token` (as found in the query string) at `now_unix_s` against a lifetime of
-    /// `ttl_s` seconds, and returns its claims. The signature is checked before anything in
-    /// the payload is believed, and compared in constant time.
+    /// `ttl_s` seconds, and returns its claims: [`TokenSigner::verify_signature`], then
+    /// [`check_age`].
     pub fn verify<'s>(
         &self,
         token: &str,
         now_unix_s: i64,
         ttl_s: u64,
+        scratch: &'s mut TokenScratch,
+    ) -> Result<VerifiedToken<'s>, TokenError> {
+        let verified = self.verify_signature(token, scratch)?;
+        check_age(verified.claims.issued_unix_s, now_unix_s, ttl_s)?;
+        Ok(verified)
+    }
+
+    /// Checks that `token` was signed by us and returns its claims, whatever its age. The
+    /// signature is checked before anything in the payload is believed, and compared in
+    /// constant time. Only for an answer that does not depend on the token being fresh (a
+    /// late click's redirect): nothing may be counted or billed on a token whose age
+    /// [`check_age`] has not accepted.
+    pub fn verify_signature<'s>(
+        &self,
+        token: &str,
         scratch: &'s mut TokenScratch,
     ) -> Result<VerifiedToken<'s>, TokenError> {
         let malformed = |reason| TokenError::Malformed { reason };
@@ -329,7 +467,12 @@ impl TokenSigner {
         if token.len() > TOKEN_CHARS_MAX {
             return Err(malformed(MalformedReason::TooLong));
         }
-        let n_bytes = base64url::decode(token.as_bytes(), &mut scratch.bytes)
+        let (kind_code, text) = token
+            .as_bytes()
+            .split_first()
+            .ok_or(malformed(MalformedReason::TooShort))?;
+        let kind = kind_from_code(*kind_code).ok_or(malformed(MalformedReason::UnknownKind))?;
+        let n_bytes = base64url::decode(text, &mut scratch.bytes)
             .ok_or(malformed(MalformedReason::NotBase64))?;
         let scratch: &'s TokenScratch = scratch;
         let bytes = &scratch.bytes[..n_bytes];
@@ -343,47 +486,33 @@ impl TokenSigner {
             return Err(malformed(MalformedReason::UnknownVersion));
         }
 
-        if !tags_equal(&self.tag(payload), tag) {
+        let tags = self.tags(payload);
+        let kind_tag = &tags[kind.idx() * TAG_BYTES..][..TAG_BYTES];
+        if !tags_equal(kind_tag, tag) {
             return Err(TokenError::BadSignature);
         }
 
         let claims = read_payload(payload).ok_or(malformed(MalformedReason::BadLayout))?;
-        let mut tag_bytes = [0u8; TAG_BYTES];
-        tag_bytes.copy_from_slice(tag);
-
-        // i128: neither a hostile clock nor a huge TTL can overflow.
-        let age_s = i128::from(now_unix_s) - i128::from(claims.issued_unix_s);
-        let saturate = |seconds: i128| i64::try_from(seconds).unwrap_or(i64::MAX);
-        if -age_s > i128::from(CLOCK_SKEW_S_MAX) {
-            return Err(TokenError::FromTheFuture {
-                ahead_s: saturate(-age_s),
-            });
-        }
-        if age_s > i128::from(ttl_s) {
-            return Err(TokenError::Expired {
-                age_s: saturate(age_s),
-                ttl_s,
-            });
-        }
-        Ok(VerifiedToken {
-            claims,
-            tag: TokenTag(tag_bytes),
-        })
+        Ok(VerifiedToken { claims, kind })
     }
 
-    fn tag(&self, payload: &[u8]) -> [u8; TAG_BYTES] {
-        let full = blake3::keyed_hash(&self.key, payload);
-        let mut tag = [0u8; TAG_BYTES];
-        tag.copy_from_slice(&full.as_bytes()[..TAG_BYTES]);
-        tag
+    /// The tags of every kind for `payload`, in [`EventKind::ALL`] order: one keyed-BLAKE3
+    /// computation whose first output block (64 bytes, one compression) is cut in four.
+    fn tags(&self, payload: &[u8]) -> [u8; KIND_TAGS_BYTES] {
+        let mut tags = [0u8; KIND_TAGS_BYTES];
+        blake3::Hasher::new_keyed(&self.key)
+            .update(payload)
+            .finalize_xof()
+            .fill(&mut tags);
+        tags
     }
 }
 
 /// Compares a computed tag with a received one in constant time: every byte is read whatever
 /// the earlier ones were, so the time taken does not tell a forger how many leading bytes of a
 /// guess were right. `black_box` keeps the optimiser from turning the fold into an early exit.
-fn tags_equal(expected: &[u8; TAG_BYTES], received: &[u8]) -> bool {
-    if received.len() != TAG_BYTES {
+fn tags_equal(expected: &[u8], received: &[u8]) -> bool {
+    if expected.len() != TAG_BYTES || received.len() != TAG_BYTES {
         return false;
     }
     let difference = expected
@@ -391,6 +520,27 @@ fn tags_equal(expected: &[u8; TAG_BYTES], received: &[u8]) -> bool {
         .zip(received)
         .fold(0u8, |acc, (a, b)| acc | (a ^ b));
     std::hint::black_box(difference) == 0
+}
+
+/// Whether a token issued at `issued_unix_s` may still be used at `now_unix_s` under a
+/// lifetime of `ttl_s` seconds: not older than the TTL, and not issued further ahead than the
+/// clock skew allowed.
+pub fn check_age(issued_unix_s: i64, now_unix_s: i64, ttl_s: u64) -> Result<(), TokenError> {
+    // i128: neither a hostile clock nor a huge TTL can overflow.
+    let age_s = i128::from(now_unix_s) - i128::from(issued_unix_s);
+    let saturate = |seconds: i128| i64::try_from(seconds).unwrap_or(i64::MAX);
+    if -age_s > i128::from(CLOCK_SKEW_S_MAX) {
+        return Err(TokenError::FromTheFuture {
+            ahead_s: saturate(-age_s),
+        });
+    }
+    if age_s > i128::from(ttl_s) {
+        return Err(TokenError::Expired {
+            age_s: saturate(age_s),
+            ttl_s,
+        });
+    }
+    Ok(())
 }
 
 fn check_claims(claims: &TrackingClaims<'_>) -> Result<(), ClaimsError> {
@@ -418,8 +568,8 @@ fn check_claims(claims: &TrackingClaims<'_>) -> Result<(), ClaimsError> {
     Ok(())
 }
 
-/// Writes the payload of checked `claims` into `bytes` and returns its length.
-fn write_payload(claims: &TrackingClaims<'_>, bytes: &mut [u8; TOKEN_BYTES_MAX]) -> usize {
+/// Writes the payload of checked `claims`, padded, into `bytes` and returns its length.
+fn write_payload(claims: &TrackingClaims<'_>, bytes: &mut [u8; PAYLOAD_BYTES_MAX]) -> usize {
     let mut writer = Writer { bytes, len: 0 };
     writer.put(&[FORMAT_VERSION, claims.buyer_kind.code()]);
     writer.put(&claims.issued_unix_s.to_le_bytes());
@@ -427,6 +577,7 @@ fn write_payload(claims: &TrackingClaims<'_>, bytes: &mut [u8; TOKEN_BYTES_MAX])
     writer.put(claims.currency.as_str().as_bytes());
     writer.put(&claims.shard_idx.to_le_bytes());
     writer.put(&claims.user_key.to_le_bytes());
+    writer.put(&claims.sequence.to_le_bytes());
     for id in [
         claims.request_id,
         claims.imp_id,
@@ -437,12 +588,14 @@ fn write_payload(claims: &TrackingClaims<'_>, bytes: &mut [u8; TOKEN_BYTES_MAX])
         writer.put(&[id.len() as u8]);
         writer.put(id.as_bytes());
     }
-    debug_assert!(writer.len <= PAYLOAD_BYTES_MAX);
+    let n_padding = padded_len(writer.len) - writer.len;
+    writer.put(&[0; 2][..n_padding]);
+    debug_assert!(writer.len <= PAYLOAD_BYTES_MAX && writer.len % 3 == 0);
     writer.len
 }
 
 struct Writer<'b> {
-    bytes: &'b mut [u8; TOKEN_BYTES_MAX],
+    bytes: &'b mut [u8; PAYLOAD_BYTES_MAX],
     len: usize,
 }
 
@@ -454,7 +607,7 @@ impl Writer<'_> {
             slot.copy_from_slice(source);
             self.len += source.len();
         } else {
-            debug_assert!(false, "payload over TOKEN_BYTES_MAX");
+            debug_assert!(false, "payload over PAYLOAD_BYTES_MAX");
         }
     }
 }
@@ -472,11 +625,15 @@ fn read_payload(payload: &[u8]) -> Option<TrackingClaims<'_>> {
     let currency = Currency::parse(std::str::from_utf8(&currency_code).ok()?)?;
     let shard_idx = u16::from_le_bytes(reader.array()?);
     let user_key = u64::from_le_bytes(reader.array()?);
+    let sequence = u64::from_le_bytes(reader.array()?);
     let request_id = reader.id()?;
     let imp_id = reader.id()?;
     let buyer_id = reader.id()?;
     let creative_id = reader.id()?;
-    if !reader.rest.is_empty() {
+    // Exactly the padding the signer writes: zeros up to a multiple of three bytes.
+    let n_padding =
+        padded_len(payload.len() - reader.rest.len()) - (payload.len() - reader.rest.len());
+    if reader.rest.len() != n_padding || reader.rest.iter().any(|byte| *byte != 0) {
         return None;
     }
     let claims = TrackingClaims {
@@ -490,6 +647,7 @@ fn read_payload(payload: &[u8]) -> Option<TrackingClaims<'_>> {
         issued_unix_s,
         shard_idx,
         user_key,
+        sequence,
     };
     // We only sign valid claims; re-checking costs little and keeps the two sides honest.
     check_claims(&claims).ok()?;
@@ -524,14 +682,8 @@ pub fn token_from_query(query: &str) -> Option<&str> {
     query_param(query, "t")
 }
 
-/// The raw value of the `p` parameter: the clearing price the exchange substituted for
-/// `${AUCTION_PRICE}`, in the exchange's format (often a decimal CPM, sometimes encrypted).
-/// `None` when missing or repeated, as for [`token_from_query`].
-pub fn price_from_query(query: &str) -> Option<&str> {
-    query_param(query, "p")
-}
-
-fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+/// The value of parameter `name` in `query`; `None` when missing or repeated.
+pub(super) fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
     let mut found = None;
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -543,42 +695,4 @@ fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
         }
     }
     found
-}
-
-/// Longest clearing price text [`price_micros_from_decimal`] reads; a CPM needs a dozen.
-pub const PRICE_CHARS_MAX: usize = 32;
-/// Decimal places of a micro-unit.
-const MICROS_DIGITS: usize = 6;
-
-/// Parses a cleartext decimal CPM such as `1.25` into micro-units. Digits past the sixth
-/// decimal are dropped (a micro is below any currency's smallest unit). `None` for anything
-/// else: a sign, an exponent, an unsubstituted `${AUCTION_PRICE}`, an encrypted price, a value
-/// over `i64` micros, or text over [`PRICE_CHARS_MAX`]. The caller must still cap the result
-/// at the signed bid price: `p` is not covered by the signature.
-pub fn price_micros_from_decimal(raw: &str) -> Option<i64> {
-    if raw.len() > PRICE_CHARS_MAX {
-        return None;
-    }
-    let (units, fraction) = raw.split_once('.').unwrap_or((raw, ""));
-    if units.is_empty() || (raw.contains('.') && fraction.is_empty()) {
-        return None;
-    }
-    let all_digits = |text: &str| text.bytes().all(|byte| byte.is_ascii_digit());
-    if !all_digits(units) || !all_digits(fraction) {
-        return None;
-    }
-    let mut micros: i64 = 0;
-    for byte in units.bytes() {
-        micros = micros
-            .checked_mul(10)?
-            .checked_add(i64::from(byte - b'0'))?;
-    }
-    let mut fraction_digits = fraction.bytes().chain(std::iter::repeat(b'0'));
-    for _ in 0..MICROS_DIGITS {
-        let byte = fraction_digits.next().unwrap_or(b'0');
-        micros = micros
-            .checked_mul(10)?
-            .checked_add(i64::from(byte - b'0'))?;
-    }
-    Some(micros)
 }
