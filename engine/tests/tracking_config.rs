@@ -37,7 +37,13 @@ fn bid_rate_is_bounded_with_the_ttl() {
         if ok {
             assert!(found.is_empty(), "{tracking}: {found:?}");
         } else {
-            assert_eq!(found, [refused], "{tracking}");
+            // check-config names the line of the offending key after the reason.
+            assert_eq!(found.len(), 1, "{tracking}: {found:?}");
+            let reason_and_line = found[0].strip_prefix(refused);
+            assert!(
+                reason_and_line.is_some_and(|line| line.starts_with(" (line ")),
+                "{tracking}: {found:?}"
+            );
         }
     }
 }
