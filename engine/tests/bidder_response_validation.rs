@@ -1325,12 +1325,6 @@ fn iab_examples_are_accepted() {
                 &[1],
             ),
             (
-                "direct-deal-ad-served-on-win-notice.json",
-                &banner_with_deal,
-                &[(0, 5_000_000)],
-                &[1],
-            ),
-            (
                 "vast-xml-document-returned-inline.json",
                 &video,
                 &[(0, 3_000_000)],
@@ -1343,6 +1337,24 @@ fn iab_examples_are_accepted() {
                 &[4],
             ),
         ],
+    );
+    // The direct-deal example writes its win notice as "http: //adserver.com/..." (a space
+    // after the scheme's colon): not a URL an exchange could call, so its bid is refused as
+    // `url_not_http` rather than relayed (issue 15); everything else in it is valid.
+    let file = "direct-deal-ad-served-on-win-notice.json";
+    let body = std::fs::read(dir.join(file)).expect("the direct-deal example");
+    assert_eq!(
+        outcome(&banner_with_deal, &body),
+        rejected(R::UrlNotHttp),
+        "{file}"
+    );
+    let fixed = String::from_utf8(body)
+        .expect("UTF-8")
+        .replace("http: //", "http://");
+    assert_eq!(
+        outcome(&banner_with_deal, fixed.as_bytes()),
+        accepted(&[(0, 5_000_000)]),
+        "{file} with its URLs mended"
     );
 }
 
