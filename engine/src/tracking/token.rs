@@ -353,9 +353,10 @@ impl BidTokens {
     /// Appends the token of `kind` to `out`.
     pub fn push(&self, kind: EventKind, out: &mut String) {
         for piece in self.pieces(kind) {
-            // ASCII by construction, so the check cannot fail; it costs less than pushing the
-            // characters one at a time (a UTF-8 encoding and a capacity check each).
-            out.push_str(std::str::from_utf8(piece).unwrap_or_default());
+            debug_assert!(piece.is_ascii());
+            // SAFETY: every byte of a piece is a kind code or a base64url character (ASCII),
+            // so the piece is UTF-8. Checking it again cost a third of the push on every bid.
+            out.push_str(unsafe { std::str::from_utf8_unchecked(piece) });
         }
     }
 }
