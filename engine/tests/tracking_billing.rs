@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use adshard::campaign::{Budget, CampaignBuilder, SpendOn};
-use adshard_testkit::delivery::data;
+use adshard_testkit::delivery::{data, from_path};
 use adshard_testkit::server::TestServer;
 
 /// The campaign's bid: 2.00 CPM. With a floor of 1.00 and no competitor, a second-price
@@ -46,12 +46,6 @@ struct Urls {
     billing: String,
     pixel: String,
     click: String,
-}
-
-/// The part of an absolute URL from `path` on.
-fn from_path(url: &str, path: &str) -> String {
-    let at = url.find(path).unwrap_or_else(|| panic!("{path} in {url}"));
-    url[at..].to_string()
 }
 
 /// The value of `attribute="..."` in `markup`.
@@ -106,23 +100,6 @@ fn get(server: &TestServer, url: &str) -> u16 {
     server.connect().get(url).status
 }
 
-/// Polls the metrics until `name{labels} == want` (events cross shards asynchronously), and
-/// checks it stays there a moment (a late event would change it).
-fn wait_metric(server: &TestServer, name: &str, labels: &[&str], want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let got = server.metric_sum(name, labels);
-        if got == want {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name}{labels:?} is {got}, want {want}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Waits until every tracking call fired has been judged on its owner shard.
 fn wait_judged(server: &TestServer, event: &str, want: u64) {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -157,9 +134,8 @@ fn tracking_price_cannot_be_lowered_by_the_pixel() {
     );
     wait_judged(&server, "imp", 2);
     wait_judged(&server, "bill", 1);
-    wait_metric(&server, SPEND, &[CAMPAIGN], CLEARING_EVENT_MICROS);
-    wait_metric(
-        &server,
+    server.wait_metric(SPEND, &[CAMPAIGN], CLEARING_EVENT_MICROS);
+    server.wait_metric(
         "adshard_campaign_events_total",
         &[CAMPAIGN, "event=\"impression\""],
         1,
@@ -190,13 +166,12 @@ fn pixel_and_click_tokens_refused_on_win() {
     assert_eq!(server.metric_sum(SPEND, &[CAMPAIGN]), 0);
     // The real win notice still counts, and sets the price.
     assert_eq!(get(&server, &with_price(&urls.win, CLEARING_PRICE)), 204);
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_campaign_events_total",
         &[CAMPAIGN, "event=\"win\""],
         1,
     );
-    wait_metric(&server, SPEND, &[CAMPAIGN], CLEARING_EVENT_MICROS);
+    server.wait_metric(SPEND, &[CAMPAIGN], CLEARING_EVENT_MICROS);
 }
 
 #[test]
@@ -223,17 +198,16 @@ fn impression_by_pixel_and_billing_counted_once_and_charged_once() {
     }
     wait_judged(&server, "imp", 6);
     wait_judged(&server, "bill", 6);
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_campaign_events_total",
         &[CAMPAIGN, "event=\"impression\""],
         2,
     );
-    wait_metric(&server, SPEND, &[CAMPAIGN], 2 * CLEARING_EVENT_MICROS);
+    server.wait_metric(SPEND, &[CAMPAIGN], 2 * CLEARING_EVENT_MICROS);
     // A win notice does not charge a campaign that spends on impressions.
     assert_eq!(get(&server, &with_price(&first.win, CLEARING_PRICE)), 204);
     wait_judged(&server, "win", 1);
-    wait_metric(&server, SPEND, &[CAMPAIGN], 2 * CLEARING_EVENT_MICROS);
+    server.wait_metric(SPEND, &[CAMPAIGN], 2 * CLEARING_EVENT_MICROS);
 }
 
 #[test]
@@ -249,7 +223,7 @@ fn win_spending_campaign_is_charged_by_the_win_notice_only() {
     wait_judged(&server, "imp", 1);
     assert_eq!(server.metric_sum(SPEND, &[CAMPAIGN]), 0);
     assert_eq!(get(&server, &with_price(&urls.win, "0.5")), 204);
-    wait_metric(&server, SPEND, &[CAMPAIGN], 500);
+    server.wait_metric(SPEND, &[CAMPAIGN], 500);
 }
 
 #[test]
@@ -290,5 +264,5 @@ fn refused_price_is_counted_and_charges_the_signed_price() {
         );
     }
     // Every one of them is an impression, charged at the price we signed.
-    wait_metric(&server, SPEND, &[CAMPAIGN], 5 * SIGNED_EVENT_MICROS);
+    server.wait_metric(SPEND, &[CAMPAIGN], 5 * SIGNED_EVENT_MICROS);
 }

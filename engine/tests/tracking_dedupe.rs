@@ -7,7 +7,7 @@
 // The test times the server from outside; the clock rule (engine/clippy.toml) is for engine code.
 #![allow(clippy::disallowed_methods)]
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use adshard::currency::Currency;
 use adshard::server::DEMO_TRACKING_SECRET;
@@ -18,21 +18,6 @@ use adshard_testkit::server::TestServer;
 /// A bid a second for a minute's TTL (a hold of two minutes with the skew): the window holds
 /// 121 bids, rounded up to 128.
 const WINDOW_BIDS: usize = 128;
-
-fn wait_metric(server: &TestServer, name: &str, labels: &[&str], want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = server.metric_sum(name, labels);
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name}{labels:?} is {got}, want {want}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn dedupe_never_counts_twice_when_full() {
@@ -59,28 +44,25 @@ fn dedupe_never_counts_twice_when_full() {
         WINDOW_BIDS,
         "bids made while the window had room"
     );
-    wait_metric(&server, "adshard_tracking_bids_refused_total", &[], 5);
+    server.wait_metric("adshard_tracking_bids_refused_total", &[], 5);
     // Each pixel, then every one of them again: the window is full, and forgets nothing.
     for round in 0..2 {
         for bid in &bids {
             impression(&mut server.connect(), bid);
         }
         let judged = ((round + 1) * WINDOW_BIDS) as u64;
-        wait_metric(
-            &server,
+        server.wait_metric(
             "adshard_tracking_requests_total",
             &["event=\"imp\""],
             judged,
         );
     }
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_tracking_requests_total",
         &["event=\"imp\"", "outcome=\"duplicate\""],
         WINDOW_BIDS as u64,
     );
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_campaign_events_total",
         &["campaign=\"cmp\"", "event=\"impression\""],
         WINDOW_BIDS as u64,
@@ -96,8 +78,7 @@ fn token_of_another_run_is_out_of_reach_and_not_counted() {
     // This run's bid is counted.
     let bid = auction(&mut server.connect(), &request("r-1", Some("u"))).expect("a bid");
     impression(&mut server.connect(), &bid);
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_tracking_requests_total",
         &["event=\"imp\"", "outcome=\"counted\""],
         1,
@@ -131,8 +112,7 @@ fn token_of_another_run_is_out_of_reach_and_not_counted() {
     for _ in 0..3 {
         assert_eq!(server.connect().get(&pixel).status, 200);
     }
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_tracking_requests_total",
         &["event=\"imp\"", "outcome=\"out_of_reach\""],
         3,

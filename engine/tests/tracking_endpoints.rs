@@ -5,12 +5,11 @@
 // The test times the server from outside; the clock rule (engine/clippy.toml) is for engine code.
 #![allow(clippy::disallowed_methods)]
 
-use std::time::{Duration, Instant};
-
 use adshard::campaign::data::demo;
 use adshard::currency::Currency;
 use adshard::server::DEMO_TRACKING_SECRET;
 use adshard::tracking::{BidTokens, BuyerKind, EventKind, TokenSigner, TrackingClaims};
+use adshard_testkit::delivery::from_path;
 use adshard_testkit::server::{Client, TestServer};
 
 /// A 300x250 banner request the demo's always-on campaign bids on.
@@ -27,13 +26,6 @@ struct Bid {
     billing: String,
     pixel: String,
     click: String,
-}
-
-/// The part of `url` from `path` up to the end or a closing quote.
-fn from_path(url: &str, path: &str) -> String {
-    let start = url.find(path).unwrap_or_else(|| panic!("{path} in {url}"));
-    let rest = &url[start..];
-    rest[..rest.find('"').unwrap_or(rest.len())].to_string()
 }
 
 fn auction(server: &TestServer) -> Bid {
@@ -73,22 +65,6 @@ fn auction(server: &TestServer) -> Bid {
     }
 }
 
-/// Polls the metrics until `name{labels} == want` (events cross shards asynchronously).
-fn wait_metric(server: &TestServer, name: &str, labels: &[&str], want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let got = server.metric_sum(name, labels);
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name}{labels:?} is {got}, want {want}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn impression_counted_once_across_connections_and_shards() {
     let server = TestServer::start_with_campaigns(|config| config.server.shards = 2, demo());
@@ -105,33 +81,28 @@ fn impression_counted_once_across_connections_and_shards() {
         }
     }
     let campaign = format!("campaign=\"{}\"", bid.campaign);
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_tracking_requests_total",
         &["event=\"imp\"", "outcome=\"duplicate\""],
         15,
     );
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_tracking_requests_total",
         &["event=\"bill\"", "outcome=\"duplicate\""],
         7,
     );
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_campaign_events_total",
         &[&campaign, "event=\"impression\""],
         1,
     );
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_campaign_events_total",
         &[&campaign, "event=\"bid\""],
         1,
     );
     // Spend: one impression at a CPM price costs a thousandth of it, charged once.
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_campaign_spend_micros_total",
         &[&campaign],
         (bid.price_micros / 1000) as u64,
@@ -152,14 +123,12 @@ fn win_notice_counted_once() {
         204
     );
     let campaign = format!("campaign=\"{}\"", bid.campaign);
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_campaign_events_total",
         &[&campaign, "event=\"win\""],
         1,
     );
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_tracking_requests_total",
         &["event=\"win\"", "outcome=\"duplicate\""],
         1,
@@ -185,8 +154,7 @@ fn click_redirects_to_the_landing_page() {
         "{landing}"
     );
     let campaign_label = format!("campaign=\"{}\"", bid.campaign);
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_campaign_events_total",
         &[&campaign_label, "event=\"click\""],
         1,
@@ -330,8 +298,7 @@ fn late_click_still_redirects() {
         response.header("location"),
         Some(creative.landing_page.as_str())
     );
-    wait_metric(
-        &server,
+    server.wait_metric(
         "adshard_tracking_requests_total",
         &["event=\"click\"", "outcome=\"late\""],
         1,

@@ -51,7 +51,7 @@ pub struct Bid {
 }
 
 /// The part of `url` from `path` up to the end or a closing quote.
-fn from_path(url: &str, path: &str) -> String {
+pub fn from_path(url: &str, path: &str) -> String {
     let start = url.find(path).unwrap_or_else(|| panic!("{path} in {url}"));
     let rest = &url[start..];
     rest[..rest.find('"').unwrap_or(rest.len())].to_string()

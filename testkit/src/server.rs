@@ -79,6 +79,23 @@ impl TestServer {
         metric_sum(&self.metrics(), name, labels)
     }
 
+    /// Polls `/metrics` until `name{labels}` sums to `want`: tracking events reach their owner
+    /// shard asynchronously. Panics with the last value after 10 s.
+    pub fn wait_metric(&self, name: &str, labels: &[&str], want: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.metric_sum(name, labels);
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}{labels:?} is {got}, want {want}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// `GET /healthz` on the public port.
     pub fn healthz(&self) -> u16 {
         Client::connect(self.addr).get("/healthz").status
