@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod adrequest;
 pub mod auction;
+pub mod binary;
 pub mod bidders;
 pub mod budget;
 pub mod campaign;
