@@ -234,7 +234,7 @@ mod tests {
         let mut w = Writer::new(&mut out);
         w.u8(7).u16(513).u32(70_000).u64(u64::MAX).i64(-5).f64(0.25);
         w.str("héllo").bytes(&[1, 2, 3]);
-        w.count(2);
+        w.count(2).u8(1).u8(2);
         let mut r = Reader::new(&out);
         assert_eq!(r.u8(), Ok(7));
         assert_eq!(r.u16(), Ok(513));
@@ -244,7 +244,8 @@ mod tests {
         assert_eq!(r.f64(), Ok(0.25));
         assert_eq!(r.str(16), Ok("héllo"));
         assert_eq!(r.bytes(3), Ok(&[1u8, 2, 3][..]));
-        assert_eq!(r.count(0), Ok(2));
+        assert_eq!(r.count(1), Ok(2));
+        assert_eq!(r.take(2), Ok(&[1u8, 2][..]));
         assert_eq!(r.finish(), Ok(()));
     }
 

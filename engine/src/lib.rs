@@ -20,6 +20,7 @@ pub mod config;
 pub mod currency;
 pub mod delivery;
 pub mod error;
+pub mod eventlog;
 pub mod freqcap;
 pub mod http;
 pub mod json;

@@ -1,0 +1,157 @@
+//! Reading a shard's log back at start (and in `adshard-events`): its checkpoint, then its
+//! segments in order, every record after a given lsn handed to a callback. Plain std I/O:
+//! recovery runs before the shards start, one segment in memory at a time.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::layout::{decode_checkpoint, CheckpointHeader, CHECKPOINT, CHECKPOINT_BYTES_MAX};
+use super::record::{Lsn, Record};
+use super::segment::{parse_file_name, scan, Ending, SegmentHeader};
+
+/// Why a shard's log cannot be recovered.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error(
+        "{path}: damaged at offset {offset} ({reason}) with valid records after it, at offset \
+         {valid_after}: records that were acknowledged are unreadable. Restore the file, or \
+         start with --skip-damaged-segments to recover without what follows the damage in \
+         this segment"
+    )]
+    Damaged {
+        path: PathBuf,
+        offset: usize,
+        reason: &'static str,
+        valid_after: usize,
+    },
+    #[error("{path}: {reason}")]
+    BadFile { path: PathBuf, reason: String },
+}
+
+/// What reading a shard's log found, besides its records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSummary {
+    pub segments: usize,
+    pub records: u64,
+    pub bytes: u64,
+    /// The last lsn read (the checkpoint's position when no record follows it).
+    pub last_lsn: Lsn,
+    /// A torn tail cut off: (segment, offset, bytes dropped).
+    pub torn_tail: Option<(PathBuf, usize, usize)>,
+    /// Segments whose damage was skipped on request: (segment, offset, reason).
+    pub skipped: Vec<(PathBuf, usize, &'static str)>,
+}
+
+/// The segment files of a shard directory, by first lsn.
+pub fn segment_files(shard_dir: &Path) -> Result<Vec<(Lsn, PathBuf)>, ReadError> {
+    let entries = fs::read_dir(shard_dir).map_err(|e| io_error(shard_dir, e))?;
+    let mut segments: Vec<(Lsn, PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            parse_file_name(name.to_str()?).map(|lsn| (lsn, entry.path()))
+        })
+        .collect();
+    segments.sort();
+    Ok(segments)
+}
+
+fn io_error(path: &Path, error: impl std::fmt::Display) -> ReadError {
+    ReadError::Io {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+/// The checkpoint of a shard directory (header and state bytes), `None` without one.
+pub fn read_checkpoint(shard_dir: &Path) -> Result<Option<(CheckpointHeader, Vec<u8>)>, ReadError> {
+    let path = shard_dir.join(CHECKPOINT);
+    let bytes = match fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(&path, e)),
+        Ok(meta) if meta.len() > CHECKPOINT_BYTES_MAX => {
+            return Err(ReadError::BadFile {
+                path,
+                reason: format!("larger than {CHECKPOINT_BYTES_MAX} bytes"),
+            })
+        }
+        Ok(_) => fs::read(&path).map_err(|e| io_error(&path, e))?,
+    };
+    let (header, state) = decode_checkpoint(&bytes).map_err(|reason| ReadError::BadFile {
+        path: path.clone(),
+        reason: format!("checkpoint unreadable: {reason}"),
+    })?;
+    Ok(Some((header, state.to_vec())))
+}
+
+/// Reads every record of the shard's log with an lsn above `after`, in order, into `each`.
+/// A torn tail (in the last segment) is cut and reported; damage before the tail is an error
+/// unless `skip_damaged`, when the rest of that segment is skipped and reported. Records a
+/// later segment starts over (a commit that failed and was written again in a new segment)
+/// are read from the later segment.
+pub fn replay(
+    shard_dir: &Path,
+    after: Lsn,
+    skip_damaged: bool,
+    mut each: impl FnMut(Lsn, &Record<'_>),
+) -> Result<ReadSummary, ReadError> {
+    let segments = segment_files(shard_dir)?;
+    let mut summary = ReadSummary {
+        last_lsn: after,
+        ..ReadSummary::default()
+    };
+    for (idx, (first_lsn, path)) in segments.iter().enumerate() {
+        let next_first = segments.get(idx + 1).map(|(lsn, _)| *lsn);
+        if next_first.is_some_and(|next| next <= after + 1) {
+            continue;
+        }
+        let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
+        let header = SegmentHeader::decode(&bytes).map_err(|reason| ReadError::BadFile {
+            path: path.clone(),
+            reason: reason.to_string(),
+        })?;
+        if header.first_lsn != *first_lsn {
+            return Err(ReadError::BadFile {
+                path: path.clone(),
+                reason: format!("header says first lsn {}", header.first_lsn),
+            });
+        }
+        summary.segments += 1;
+        let end_lsn = next_first.unwrap_or(Lsn::MAX);
+        let ending = scan(&bytes, *first_lsn, |lsn, record| {
+            if lsn > after && lsn < end_lsn {
+                summary.records += 1;
+                summary.last_lsn = lsn;
+                each(lsn, &record);
+            }
+        });
+        summary.bytes += bytes.len() as u64;
+        match ending {
+            Ending::Clean { .. } => {}
+            Ending::Torn { offset, .. } if next_first.is_none() => {
+                summary.torn_tail = Some((path.clone(), offset, bytes.len() - offset));
+            }
+            // A commit that failed mid-segment; its records were written again in the next
+            // segment, which starts where this one stopped being durable.
+            Ending::Torn { .. } => {}
+            Ending::Damaged {
+                offset,
+                reason,
+                valid_after,
+            } => {
+                if !skip_damaged {
+                    return Err(ReadError::Damaged {
+                        path: path.clone(),
+                        offset,
+                        reason,
+                        valid_after,
+                    });
+                }
+                summary.skipped.push((path.clone(), offset, reason));
+            }
+        }
+    }
+    Ok(summary)
+}

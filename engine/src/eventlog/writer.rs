@@ -1,0 +1,422 @@
+//! A shard's log writer: the request path appends encoded records to an in-memory buffer and
+//! gets their sequence numbers; one committer task (in the shard's events queue) writes what
+//! has gathered through glommio's io_uring DMA file API and `fdatasync`s it, then wakes the
+//! calls waiting for their records to be durable. Group commit: a commit starts
+//! `commit_interval_us` after the first record waiting for it, or at once when
+//! `commit_bytes_max` bytes wait; one commit is in flight at a time, and what arrives meanwhile
+//! goes into the next.
+//!
+//! Writes are whole aligned blocks: the block holding the end of the log is written again,
+//! with the same bytes in front, by the next commit (a torn rewrite leaves the durable prefix
+//! as it was, since both versions hold it). The padding after the last record is zeros, which
+//! a reader takes for the end.
+//!
+//! When a write or a sync fails (ENOSPC, EIO), the batch stays in the buffer to be written
+//! again, the log turns unhealthy (waiters get an error: their call answers 503, nothing is
+//! acknowledged that is not durable), and the committer retries with a backoff until a write
+//! succeeds. While unhealthy the log refuses records that would be acknowledged, and keeps
+//! at most [`PENDING_BYTES_MAX`] of the others.
+
+use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use glommio::io::{DmaFile, OpenOptions};
+
+use super::record::{encode, Lsn, Record};
+use super::segment::{file_name, SegmentHeader, HEADER_BYTES, SEGMENT_AGE_MAX_S};
+use super::EventsConfig;
+use crate::clock;
+
+/// Most bytes the buffer holds while the disk does not take them: then records of bids are
+/// dropped (counted) and the campaigns that need them do not bid.
+pub const PENDING_BYTES_MAX: usize = 64 << 20;
+/// First wait before a failed commit is tried again; doubles up to [`RETRY_BACKOFF_MAX`].
+const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Why a record was not taken, or a wait for durability ended without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// The log cannot write (disk full, I/O error, stalled): answer 503.
+    Unhealthy,
+    /// The buffer is full.
+    Full,
+}
+
+/// Counters of one shard's log, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogCounters {
+    pub records: u64,
+    pub bytes: u64,
+    pub commits: u64,
+    pub commit_failures: u64,
+    /// Records not kept because the buffer was full while the disk failed.
+    pub records_dropped: u64,
+    pub segments_opened: u64,
+    pub segments_deleted: u64,
+    /// Total microseconds spent in commits (write + fdatasync), and the longest.
+    pub commit_us_total: u64,
+    pub commit_us_max: u64,
+}
+
+/// What the log knows of its records: appended (`next_lsn - 1`) and durable.
+#[derive(Debug)]
+struct Buffered {
+    /// Frames appended and not yet handed to a commit.
+    pending: Vec<u8>,
+    /// The other buffer, swapped in while a commit writes.
+    spare: Vec<u8>,
+    /// The lsn the next record gets.
+    next_lsn: Lsn,
+    counters: LogCounters,
+}
+
+/// One shard's event log. Shard-local (`!Send`): the shard and its committer task share it
+/// through an `Rc`.
+#[derive(Debug)]
+pub struct EventLog {
+    shard_dir: PathBuf,
+    shard_idx: u16,
+    generation: u64,
+    commit_interval: Duration,
+    commit_bytes_max: usize,
+    segment_bytes: u64,
+    buffered: RefCell<Buffered>,
+    /// Every record up to this lsn is on disk and synced.
+    durable_lsn: Cell<Lsn>,
+    /// Commits that failed since start; a waiter that sees it grow gives up.
+    failures: Cell<u64>,
+    healthy: Cell<bool>,
+    /// Calls waiting for durability, woken after every commit attempt.
+    waiters: RefCell<Vec<Waker>>,
+    /// The committer, asleep until a record arrives or enough bytes wait.
+    committer: RefCell<Option<Waker>>,
+}
+
+impl EventLog {
+    /// A log writing into `shard_dir` (created by recovery), whose first record gets
+    /// `first_lsn`.
+    pub fn new(
+        shard_dir: PathBuf,
+        shard_idx: u16,
+        generation: u64,
+        first_lsn: Lsn,
+        config: &EventsConfig,
+    ) -> EventLog {
+        EventLog {
+            shard_dir,
+            shard_idx,
+            generation,
+            commit_interval: Duration::from_micros(config.commit_interval_us),
+            commit_bytes_max: config.commit_bytes_max,
+            segment_bytes: config.segment_bytes,
+            buffered: RefCell::new(Buffered {
+                pending: Vec::with_capacity(config.commit_bytes_max * 2),
+                spare: Vec::with_capacity(config.commit_bytes_max * 2),
+                next_lsn: first_lsn,
+                counters: LogCounters::default(),
+            }),
+            durable_lsn: Cell::new(first_lsn.saturating_sub(1)),
+            failures: Cell::new(0),
+            healthy: Cell::new(true),
+            waiters: RefCell::new(Vec::new()),
+            committer: RefCell::new(None),
+        }
+    }
+
+    pub fn shard_dir(&self) -> &Path {
+        &self.shard_dir
+    }
+
+    /// Whether the last commit succeeded: while not, nothing may be acknowledged and no
+    /// commitment made that the log must keep.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.get()
+    }
+
+    pub fn counters(&self) -> LogCounters {
+        self.buffered.borrow().counters
+    }
+
+    /// The lsn of the last record appended (0 before the first).
+    pub fn last_lsn(&self) -> Lsn {
+        self.buffered.borrow().next_lsn - 1
+    }
+
+    pub fn durable_lsn(&self) -> Lsn {
+        self.durable_lsn.get()
+    }
+
+    /// Bytes appended and not yet durable.
+    pub fn pending_bytes(&self) -> usize {
+        let buffered = self.buffered.borrow();
+        buffered.pending.len()
+    }
+
+    /// Appends a record that will be acknowledged once durable (a tracking event): refused
+    /// while the log is unhealthy, so a caller answers 503 before changing any state.
+    pub fn append_acknowledged(&self, record: &Record<'_>) -> Result<Lsn, Unavailable> {
+        if !self.is_healthy() {
+            return Err(Unavailable::Unhealthy);
+        }
+        self.append(record)
+    }
+
+    /// Appends a record that nobody waits for (a bid, traffic): kept unless the buffer is
+    /// full.
+    pub fn append(&self, record: &Record<'_>) -> Result<Lsn, Unavailable> {
+        let mut buffered = self.buffered.borrow_mut();
+        if buffered.pending.len() >= PENDING_BYTES_MAX {
+            buffered.counters.records_dropped += 1;
+            return Err(Unavailable::Full);
+        }
+        let lsn = buffered.next_lsn;
+        let before = buffered.pending.len();
+        encode(lsn, record, &mut buffered.pending);
+        buffered.next_lsn += 1;
+        buffered.counters.records += 1;
+        buffered.counters.bytes += (buffered.pending.len() - before) as u64;
+        let first = before == 0;
+        let full = buffered.pending.len() >= self.commit_bytes_max;
+        drop(buffered);
+        if first || full {
+            if let Some(waker) = self.committer.borrow_mut().take() {
+                waker.wake();
+            }
+        }
+        Ok(lsn)
+    }
+
+    /// Waits until record `lsn` is durable; an error if a commit fails first (the record
+    /// stays buffered and will be written when the disk takes it, but this call cannot wait
+    /// that long).
+    pub async fn durable(&self, lsn: Lsn) -> Result<(), Unavailable> {
+        let failures_at_start = self.failures.get();
+        poll_fn(|cx| {
+            if self.durable_lsn.get() >= lsn {
+                Poll::Ready(Ok(()))
+            } else if self.failures.get() != failures_at_start || !self.is_healthy() {
+                Poll::Ready(Err(Unavailable::Unhealthy))
+            } else {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Waits until everything appended so far is durable: what a repeat of an event waits for,
+    /// since its first sighting may still be in the buffer.
+    pub async fn durable_all(&self) -> Result<(), Unavailable> {
+        self.durable(self.last_lsn()).await
+    }
+
+    fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Sleeps until a record waits for a commit.
+    async fn wait_for_records(&self) {
+        poll_fn(|cx| {
+            if self.buffered.borrow().pending.is_empty() {
+                *self.committer.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await
+    }
+
+    /// Sleeps until `commit_bytes_max` bytes wait, or the commit interval has passed.
+    async fn wait_for_batch(&self) {
+        let full = poll_fn(|cx| {
+            if self.buffered.borrow().pending.len() >= self.commit_bytes_max {
+                Poll::Ready(())
+            } else {
+                *self.committer.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        });
+        futures_lite::future::or(full, glommio::timer::sleep(self.commit_interval)).await;
+    }
+
+    /// The committer: runs until the shard stops. Opens the first segment, then commits what
+    /// gathers, rotating segments by size and age.
+    pub async fn run_committer(self: Rc<Self>) {
+        let mut backoff = RETRY_BACKOFF_MIN;
+        let mut segment: Option<OpenSegment> = None;
+        loop {
+            self.wait_for_records().await;
+            self.wait_for_batch().await;
+            let (batch, last_lsn) = {
+                let mut buffered = self.buffered.borrow_mut();
+                let Buffered { pending, spare, .. } = &mut *buffered;
+                std::mem::swap(pending, spare);
+                (std::mem::take(spare), buffered.next_lsn - 1)
+            };
+            let first_lsn = self.durable_lsn.get() + 1;
+            let started = clock::now();
+            let result = self.commit(&mut segment, first_lsn, &batch).await;
+            let elapsed_us = clock::elapsed_since(started).as_micros() as u64;
+            let mut buffered = self.buffered.borrow_mut();
+            match result {
+                Ok(()) => {
+                    self.durable_lsn.set(last_lsn);
+                    self.healthy.set(true);
+                    backoff = RETRY_BACKOFF_MIN;
+                    let counters = &mut buffered.counters;
+                    counters.commits += 1;
+                    counters.commit_us_total += elapsed_us;
+                    counters.commit_us_max = counters.commit_us_max.max(elapsed_us);
+                    let mut batch = batch;
+                    batch.clear();
+                    buffered.spare = batch;
+                }
+                Err(error) => {
+                    // The batch goes back in front of what arrived meanwhile.
+                    let mut batch = batch;
+                    batch.extend_from_slice(&buffered.pending);
+                    buffered.pending = batch;
+                    buffered.counters.commit_failures += 1;
+                    self.failures.set(self.failures.get() + 1);
+                    if self.healthy.replace(false) {
+                        tracing::error!(
+                            shard = self.shard_idx,
+                            dir = %self.shard_dir.display(),
+                            %error,
+                            "event log cannot write: tracking answers 503 and budgeted \
+                             campaigns stop bidding until it can"
+                        );
+                    }
+                    // A segment that failed is reopened from its known durable length.
+                    segment = None;
+                }
+            }
+            drop(buffered);
+            self.wake_waiters();
+            if !self.is_healthy() {
+                glommio::timer::sleep(backoff).await;
+                backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+            }
+        }
+    }
+
+    /// Writes and syncs `batch` (records from `first_lsn` on) at the end of the current
+    /// segment, opening or rotating segments as needed.
+    async fn commit(
+        &self,
+        segment: &mut Option<OpenSegment>,
+        first_lsn: Lsn,
+        batch: &[u8],
+    ) -> std::io::Result<()> {
+        let rotate = segment.as_ref().is_some_and(|open| {
+            open.logical_len >= self.segment_bytes
+                || clock::unix_s() - open.header.created_unix_s >= SEGMENT_AGE_MAX_S
+        });
+        if rotate {
+            if let Some(open) = segment.take() {
+                open.close().await;
+            }
+        }
+        if segment.is_none() {
+            let header = SegmentHeader {
+                shard_idx: self.shard_idx,
+                first_lsn,
+                created_unix_s: clock::unix_s(),
+                generation: self.generation,
+            };
+            *segment = Some(OpenSegment::create(&self.shard_dir, header).await?);
+            self.buffered.borrow_mut().counters.segments_opened += 1;
+        }
+        let open = segment.as_mut().expect("opened above");
+        open.append_durable(batch).await
+    }
+}
+
+/// The segment being written.
+struct OpenSegment {
+    file: DmaFile,
+    header: SegmentHeader,
+    /// Bytes of header and whole records on disk.
+    logical_len: u64,
+    /// The bytes of the last, partly filled block (from the block's start to `logical_len`):
+    /// written again in front of the next records.
+    tail: Vec<u8>,
+}
+
+impl OpenSegment {
+    /// Creates the segment's file with its header, synced, and syncs the directory so that
+    /// the file's name is durable before any record in it is acknowledged.
+    async fn create(dir: &Path, header: SegmentHeader) -> std::io::Result<OpenSegment> {
+        let path = dir.join(file_name(header.first_lsn));
+        let file = OpenOptions::new()
+            .write(true)
+            .read(true)
+            // A file of this name holds nothing acknowledged: it is left from a commit that
+            // failed before its first record was durable.
+            .create(true)
+            .truncate(true)
+            .dma_open(&path)
+            .await?;
+        let mut open = OpenSegment {
+            file,
+            header,
+            logical_len: 0,
+            tail: Vec::new(),
+        };
+        open.append_durable(&header.encode()).await?;
+        sync_dir(dir).await?;
+        debug_assert_eq!(open.logical_len, HEADER_BYTES as u64);
+        Ok(open)
+    }
+
+    /// Writes `bytes` after the durable end, in whole aligned blocks, and syncs them.
+    async fn append_durable(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let align = self.file.alignment().max(512) as usize;
+        let start = self.logical_len - self.tail.len() as u64;
+        let total = self.tail.len() + bytes.len();
+        let size = total.div_ceil(align) * align;
+        let mut buffer = self.file.alloc_dma_buffer(size);
+        let out = buffer.as_bytes_mut();
+        out[..self.tail.len()].copy_from_slice(&self.tail);
+        out[self.tail.len()..total].copy_from_slice(bytes);
+        out[total..].fill(0);
+        let whole_blocks = total / align * align;
+        let new_tail = out[whole_blocks..total].to_vec();
+        let written = self.file.write_at(buffer, start).await?;
+        if written < size {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::WriteZero,
+                format!("short write: {written} of {size} bytes"),
+            ));
+        }
+        self.file.fdatasync().await?;
+        self.logical_len += bytes.len() as u64;
+        self.tail = new_tail;
+        Ok(())
+    }
+
+    /// Cuts the padding after the last record and closes the file (best effort: a segment
+    /// left padded reads the same).
+    async fn close(self) {
+        let _ = self.file.truncate(self.logical_len).await;
+        let _ = self.file.fdatasync().await;
+        let _ = self.file.close().await;
+    }
+}
+
+/// `fsync` of a directory: makes a created, renamed or removed name in it durable.
+pub async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let directory = glommio::io::Directory::open(dir).await?;
+    directory.sync().await?;
+    directory.close().await?;
+    Ok(())
+}
