@@ -82,12 +82,8 @@ impl Layout {
             .write(true)
             .open(dir.join(LOCK))
             .map_err(|e| directory_error(format!("not writable: {e}")))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Err(LayoutError::Locked { dir }),
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(directory_error(format!("cannot lock: {e}")))
-            }
+        if !try_lock(&lock).map_err(|e| directory_error(format!("cannot lock: {e}")))? {
+            return Err(LayoutError::Locked { dir });
         }
         Ok(Layout { dir, _lock: lock })
     }
@@ -155,6 +151,24 @@ impl Layout {
             }
         }
         sync_dir_std(&self.dir)
+    }
+}
+
+/// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when another open file
+/// (this process's or another's) holds it. The lock goes with the file's descriptor.
+fn try_lock(file: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock takes a descriptor and flags; the descriptor is `file`'s, open for the
+    // whole call.
+    let result = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if result == 0 {
+        return Ok(true);
+    }
+    let error = std::io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(error)
     }
 }
 

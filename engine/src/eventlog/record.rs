@@ -212,7 +212,7 @@ pub fn read_frame(bytes: &[u8], offset: usize) -> Frame<'_> {
     if len == 0 {
         return Frame::End;
     }
-    if len > FRAME_LEN_MAX || len < FRAME_HEADER_BYTES - 8 {
+    if !(FRAME_HEADER_BYTES - 8..=FRAME_LEN_MAX).contains(&len) {
         return Frame::Damaged("frame length out of range");
     }
     if rest.len() < 8 + len {

@@ -266,45 +266,56 @@ impl EventLog {
             let started = clock::now();
             let result = self.commit(&mut segment, first_lsn, &batch).await;
             let elapsed_us = clock::elapsed_since(started).as_micros() as u64;
-            let mut buffered = self.buffered.borrow_mut();
-            match result {
-                Ok(()) => {
-                    self.durable_lsn.set(last_lsn);
-                    self.healthy.set(true);
-                    backoff = RETRY_BACKOFF_MIN;
-                    let counters = &mut buffered.counters;
-                    counters.commits += 1;
-                    counters.commit_us_total += elapsed_us;
-                    counters.commit_us_max = counters.commit_us_max.max(elapsed_us);
-                    let mut batch = batch;
-                    batch.clear();
-                    buffered.spare = batch;
-                }
-                Err(error) => {
-                    // The batch goes back in front of what arrived meanwhile.
-                    let mut batch = batch;
-                    batch.extend_from_slice(&buffered.pending);
-                    buffered.pending = batch;
-                    buffered.counters.commit_failures += 1;
-                    self.failures.set(self.failures.get() + 1);
-                    if self.healthy.replace(false) {
-                        tracing::error!(
-                            shard = self.shard_idx,
-                            dir = %self.shard_dir.display(),
-                            %error,
-                            "event log cannot write: tracking answers 503 and budgeted \
-                             campaigns stop bidding until it can"
-                        );
-                    }
-                    // A segment that failed is reopened from its known durable length.
-                    segment = None;
-                }
+            self.settle_commit(result, batch, last_lsn, elapsed_us, &mut segment);
+            if self.is_healthy() {
+                backoff = RETRY_BACKOFF_MIN;
             }
-            drop(buffered);
             self.wake_waiters();
             if !self.is_healthy() {
                 glommio::timer::sleep(backoff).await;
                 backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
+            }
+        }
+    }
+
+    /// Records the outcome of a commit: the durable lsn and counters after a success; after a
+    /// failure, the batch back in front of the buffer, the log unhealthy (logged once) and the
+    /// segment to be reopened.
+    fn settle_commit(
+        &self,
+        result: std::io::Result<()>,
+        mut batch: Vec<u8>,
+        last_lsn: Lsn,
+        elapsed_us: u64,
+        segment: &mut Option<OpenSegment>,
+    ) {
+        let mut buffered = self.buffered.borrow_mut();
+        match result {
+            Ok(()) => {
+                self.durable_lsn.set(last_lsn);
+                self.healthy.set(true);
+                let counters = &mut buffered.counters;
+                counters.commits += 1;
+                counters.commit_us_total += elapsed_us;
+                counters.commit_us_max = counters.commit_us_max.max(elapsed_us);
+                batch.clear();
+                buffered.spare = batch;
+            }
+            Err(error) => {
+                batch.extend_from_slice(&buffered.pending);
+                buffered.pending = batch;
+                buffered.counters.commit_failures += 1;
+                self.failures.set(self.failures.get() + 1);
+                if self.healthy.replace(false) {
+                    tracing::error!(
+                        shard = self.shard_idx,
+                        dir = %self.shard_dir.display(),
+                        %error,
+                        "event log cannot write: tracking answers 503 and budgeted campaigns \
+                         stop bidding until it can"
+                    );
+                }
+                *segment = None;
             }
         }
     }
