@@ -5,9 +5,10 @@
 //! markup gets our tracking: the landing page's occurrences become our click redirect, a
 //! banner gets an impression pixel, a VAST document gets an `<Impression>` element; `nurl`
 //! and `burl` point at our own `/win` and `/imp` with `${AUCTION_PRICE}` for the exchange to
-//! fill in. Each of a bid's URLs carries the token of its own event kind
-//! (`tracking::BidTokens`): the pixel's and the click's tokens, which any browser sees, cannot
-//! report a win or a billing notice, the only URLs whose price we read.
+//! fill in, and `lurl` at `/loss` with `${AUCTION_LOSS}` (the loss reason code). Each of a
+//! bid's URLs carries the token of its own event kind (`tracking::BidTokens`): the pixel's and
+//! the click's tokens, which any browser sees, cannot report a win or a billing notice, the
+//! only URLs whose price we read, nor a loss, which releases the bid's budget.
 
 use super::{substitute_macros, CampaignSource, ExternalBid, Winner};
 use crate::adrequest::AdRequest;
@@ -370,6 +371,12 @@ pub fn write_bid_response(
             url.push_str("&p=${AUCTION_PRICE}");
             write_json_string(out, url);
         }
+        // The exchange's loss notice: releases the bid's commitment when it lost.
+        out.extend_from_slice(b",\"lurl\":");
+        url.clear();
+        push_url(url, context.public_url, EventKind::Loss, tokens);
+        url.push_str("&reason=${AUCTION_LOSS}");
+        write_json_string(out, url);
         out.extend_from_slice(b",\"adm\":");
         match source.markup_template(winner.campaign_idx, winner.creative_idx) {
             Some(template) if json_safe(context.public_url) => {
