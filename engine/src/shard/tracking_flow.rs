@@ -79,8 +79,8 @@ fn spend_lane(spend_on: SpendOn) -> Lane {
     }
 }
 
-/// Answers a verified event: 204 for a win or a loss, the pixel for an impression or a billing notice
-/// (both at `/imp`), a redirect to the landing page of the token's creative (or the
+/// Answers a verified event: 204 for a win or a loss, the pixel for an impression or a billing
+/// notice (both at `/imp`), a redirect to the landing page of the token's creative (or the
 /// campaign's first) for a click.
 fn answer_event(kind: EventKind, campaign: &Campaign, creative_id: &str, response: &mut Response) {
     let endpoint = endpoint_of(kind);

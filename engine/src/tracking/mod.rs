@@ -152,8 +152,8 @@ impl EventKind {
         }
     }
 
-    /// The kind a request to `path` reports (`/win`, `/imp`, `/click`, `/loss`), if any. `/imp` serves
-    /// both the pixel and the billing notice; the token says which it is.
+    /// The kind a request to `path` reports (`/win`, `/imp`, `/click`, `/loss`), if any. `/imp`
+    /// serves both the pixel and the billing notice; the token says which it is.
     pub fn from_path(path: &str) -> Option<EventKind> {
         match path {
             "/win" => Some(EventKind::Win),
