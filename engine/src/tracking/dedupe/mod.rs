@@ -58,9 +58,13 @@ mod tests;
 /// not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lane {
+    /// The win notice, or the loss of a campaign that spends on wins.
     Win,
+    /// The billing notice, or the loss of a campaign that spends on impressions.
     Billing,
+    /// The impression, from the pixel or the billing notice.
     Impression,
+    /// The click.
     Click,
 }
 
