@@ -12,7 +12,7 @@ use adshard::tracking::token::{
     token_from_query, BidTokens, BuyerKind, TokenScratch, TokenSigner, TrackingClaims,
     TOKEN_CHARS_MAX,
 };
-use adshard::tracking::EventKind;
+use adshard::tracking::{EventKind, Lane};
 use adshard_testkit::alloc::allocations_during;
 
 #[global_allocator]
@@ -67,13 +67,14 @@ fn sign_verify_and_dedupe_allocate_nothing_after_warm_up() {
                 .verify(token, ISSUED_UNIX_S + n, TTL_S, &mut scratch)
                 .expect("verifies");
             assert_eq!(verified.claims.request_id, request_id.as_str());
-            for kind in [EventKind::Win, EventKind::Impression, EventKind::Win] {
-                window.first_seen(kind, verified.claims.sequence);
+            for lane in [Lane::Win, Lane::Impression, Lane::Win] {
+                window.first_seen(lane, verified.claims.sequence);
             }
+            window.judge(EventKind::Loss, Lane::Billing, verified.claims.sequence);
         }
     });
     println!(
-        "{allocations} allocations for {MEASURED_EVENTS} issue + sign + verify + 3 window lookups"
+        "{allocations} allocations for {MEASURED_EVENTS} issue + sign + verify + 4 window lookups"
     );
     assert_eq!(allocations, 0, "tracking path allocated after warm-up");
 }

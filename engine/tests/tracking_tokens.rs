@@ -20,12 +20,14 @@ const TTL_S: u64 = 3_600;
 /// Computed independently (Python's `blake3` package from PyPI and its `base64` module) from the
 /// layout in `tracking::token`'s doc, one token per kind in `EventKind::ALL` order (the
 /// payload ends in two bytes of padding): a change here breaks every token in flight during a
-/// deploy.
-const TEST_VECTOR_TOKENS: [&str; 4] = [
+/// deploy. The loss's (`l`, the fifth, from bytes 64 to 80 of the MAC's output) was added
+/// later (blake3 1.0.11 from PyPI); the four before it did not change.
+const TEST_VECTOR_TOKENS: [&str; 5] = [
     "wBAEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EhEiM0RVZneIJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgVjci03OAAAY4iSWoIq4UX92rWRmZhHgw",
     "bBAEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EhEiM0RVZneIJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgVjci03OAAAv-U_eI3Hoc6x7yKPrcYk6A",
     "iBAEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EhEiM0RVZneIJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgVjci03OAAAD_T3wOLk-RJKUf3Of7Jb4A",
     "cBAEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EhEiM0RVZneIJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgVjci03OAAAPVYMoKtmfpW9ONQInpONOA",
+    "lBAEA8VNlAAAAAKAlJgAAAAAAVVNEAQDw3ryaeFY0EhEiM0RVZneIJDlmOGU3ZDZjLTViNGEtNDM5Mi04MTcwLWExYjJjM2Q0ZTVmNgExBmNtcC00MgVjci03OAAAChMI4tdlpczogrcBLnZqIw",
 ];
 
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -147,6 +149,43 @@ fn each_token_is_accepted_only_as_its_own_kind() {
             reason: MalformedReason::UnknownKind
         })
     );
+}
+
+#[test]
+fn a_loss_token_is_served_only_at_loss_and_no_other_token_there() {
+    // The endpoint takes a token only when its kind's path is the request's path (a 403 as
+    // `wrong_kind` otherwise): only the loss's token has `/loss`, and it has no other.
+    assert_eq!(EventKind::from_path("/loss"), Some(EventKind::Loss));
+    assert_eq!(EventKind::Loss.path(), "/loss");
+    let mut scratch = TokenScratch::new();
+    for kind in EventKind::ALL {
+        let token = sign_kind(&claims(), kind);
+        let verified = signer()
+            .verify(&token, ISSUED_UNIX_S, TTL_S, &mut scratch)
+            .expect("verifies");
+        assert_eq!(verified.kind, kind);
+        for path in ["/win", "/imp", "/click", "/loss"] {
+            let served = verified.kind.path() == path;
+            if path == "/loss" || kind == EventKind::Loss {
+                assert_eq!(
+                    served,
+                    path == "/loss" && kind == EventKind::Loss,
+                    "{kind:?} token at {path}"
+                );
+            }
+        }
+    }
+    // The loss's tag is its own: neither one of the four others nor a prefix of them.
+    let loss = sign_kind(&claims(), EventKind::Loss);
+    for kind in EventKind::ALL.into_iter().filter(|k| *k != EventKind::Loss) {
+        let other = sign_kind(&claims(), kind);
+        assert_eq!(loss[1..loss.len() - 22], other[1..other.len() - 22]);
+        assert_ne!(
+            loss[loss.len() - 22..],
+            other[other.len() - 22..],
+            "{kind:?}"
+        );
+    }
 }
 
 #[test]

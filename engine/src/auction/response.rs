@@ -5,9 +5,10 @@
 //! markup gets our tracking: the landing page's occurrences become our click redirect, a
 //! banner gets an impression pixel, a VAST document gets an `<Impression>` element; `nurl`
 //! and `burl` point at our own `/win` and `/imp` with `${AUCTION_PRICE}` for the exchange to
-//! fill in. Each of a bid's URLs carries the token of its own event kind
-//! (`tracking::BidTokens`): the pixel's and the click's tokens, which any browser sees, cannot
-//! report a win or a billing notice, the only URLs whose price we read.
+//! fill in, and `lurl` at `/loss` with `${AUCTION_LOSS}` (the loss reason code). Each of a
+//! bid's URLs carries the token of its own event kind (`tracking::BidTokens`): the pixel's and
+//! the click's tokens, which any browser sees, cannot report a win or a billing notice, the
+//! only URLs whose price we read, nor a loss, which releases the bid's budget.
 
 use super::{substitute_macros, CampaignSource, ExternalBid, Winner};
 use crate::adrequest::AdRequest;
@@ -281,6 +282,8 @@ pub fn write_bid_response(
     url: &mut String,
 ) {
     out.clear();
+    // Checked once: when it needs no escaping, neither do our tracking URLs.
+    let public_url_safe = json_safe(context.public_url);
     out.extend_from_slice(b"{\"id\":");
     write_json_string(out, &request.id);
     out.extend_from_slice(b",\"cur\":");
@@ -359,20 +362,10 @@ pub fn write_bid_response(
         }
         out.extend_from_slice(b",\"mtype\":");
         write_decimal(out, u64::from(mtype(creative.format)));
-        // The exchange's notices: the only URLs whose price (`p`) we read.
-        for (key, kind) in [
-            (&b",\"nurl\":"[..], EventKind::Win),
-            (&b",\"burl\":"[..], EventKind::Billing),
-        ] {
-            out.extend_from_slice(key);
-            url.clear();
-            push_url(url, context.public_url, kind, tokens);
-            url.push_str("&p=${AUCTION_PRICE}");
-            write_json_string(out, url);
-        }
+        write_notice_urls(out, context.public_url, public_url_safe, tokens, url);
         out.extend_from_slice(b",\"adm\":");
         match source.markup_template(winner.campaign_idx, winner.creative_idx) {
-            Some(template) if json_safe(context.public_url) => {
+            Some(template) if public_url_safe => {
                 template.write_json(out, context.public_url, tokens)
             }
             _ => {
@@ -383,6 +376,50 @@ pub fn write_bid_response(
         out.push(b'}');
     }
     out.extend_from_slice(b"]}]}");
+}
+
+/// Appends the exchange's notice URLs of one bid: `nurl` and `burl`, the only URLs whose price
+/// (`p`) we read, and `lurl`, whose loss notice releases the bid's commitment. With a JSON-safe
+/// `public_url` they are written straight into `out`: the rest of each URL (path, token in
+/// base64url, macro) needs no escaping, so the escaping scan and the copy through `url` are
+/// skipped; otherwise each is built in `url` and escaped.
+fn write_notice_urls(
+    out: &mut Vec<u8>,
+    public_url: &str,
+    public_url_safe: bool,
+    tokens: &BidTokens,
+    url: &mut String,
+) {
+    for (key, kind, suffix) in [
+        (&b",\"nurl\":"[..], EventKind::Win, "&p=${AUCTION_PRICE}"),
+        (
+            &b",\"burl\":"[..],
+            EventKind::Billing,
+            "&p=${AUCTION_PRICE}",
+        ),
+        (
+            &b",\"lurl\":"[..],
+            EventKind::Loss,
+            "&reason=${AUCTION_LOSS}",
+        ),
+    ] {
+        out.extend_from_slice(key);
+        if public_url_safe {
+            debug_assert!(json_safe(kind.path()) && json_safe(suffix));
+            out.push(b'"');
+            out.extend_from_slice(public_url.as_bytes());
+            out.extend_from_slice(kind.path().as_bytes());
+            out.extend_from_slice(b"?t=");
+            tokens.write(kind, out);
+            out.extend_from_slice(suffix.as_bytes());
+            out.push(b'"');
+        } else {
+            url.clear();
+            push_url(url, public_url, kind, tokens);
+            url.push_str(suffix);
+            write_json_string(out, url);
+        }
+    }
 }
 
 /// Appends `key` and the JSON array of `items`, or nothing when there are none.
@@ -519,6 +556,41 @@ mod tests {
         tokens.push(EventKind::Click, &mut click);
         assert_ne!(pixel, click);
         (tokens, pixel, click)
+    }
+
+    #[test]
+    fn notice_urls_carry_their_kind_token_and_macro_escaped_or_not() {
+        let (tokens, _, _) = tokens();
+        let token = |kind| {
+            let mut text = String::new();
+            tokens.push(kind, &mut text);
+            text
+        };
+        for public_url in ["http://ads.test", "http://ads.test/\"q\"\\"] {
+            let mut out = b"{\"id\":1".to_vec();
+            let mut url = String::new();
+            write_notice_urls(
+                &mut out,
+                public_url,
+                json_safe(public_url),
+                &tokens,
+                &mut url,
+            );
+            out.push(b'}');
+            let json: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+            for (key, kind, suffix) in [
+                ("nurl", EventKind::Win, "&p=${AUCTION_PRICE}"),
+                ("burl", EventKind::Billing, "&p=${AUCTION_PRICE}"),
+                ("lurl", EventKind::Loss, "&reason=${AUCTION_LOSS}"),
+            ] {
+                let want = format!("{public_url}{}?t={}{suffix}", kind.path(), token(kind));
+                assert_eq!(
+                    json[key].as_str(),
+                    Some(want.as_str()),
+                    "{key} at {public_url}"
+                );
+            }
+        }
     }
 
     fn creative(format: CreativeFormat, markup: &str) -> Creative {

@@ -12,6 +12,9 @@
 //! - the spend event (impression or win, per campaign) arrives: it is *realised*, the spend
 //!   (never above the commitment: the exchange's reported price is capped at what we signed)
 //!   stays, the difference is released; or
+//! - the exchange's loss notice arrives first: nothing can be spent on a lost bid, so the
+//!   commitment is released whole at once ([`BudgetLedger::release`]); the shard's event
+//!   window lets only the first of the two resolve a bid; or
 //! - the bid's tracking token can no longer be accepted (`token_ttl_s` plus the clock skew the
 //!   verifier allows): nothing can be spent on it any more, so it is released whole.
 //!
@@ -50,9 +53,11 @@
 //!
 //! What the bound assumes, and is counted when it fails: a spend event is counted once (the
 //! shard's event window judges every live token's events exactly, and a shard refuses to bid
-//! rather than let it slide over one, see `tracking::dedupe`), and a spend event that arrives
-//! after its commitment was released (impossible unless the clock jumps) is counted as spend
-//! without a reservation (`budget_unreserved_spend`).
+//! rather than let it slide over one, see `tracking::dedupe`); a loss notice releases a
+//! commitment only if its bid's spend event has not been and will not be charged (the window
+//! judges the loss on the spend event's bit, so only the first of the two moves money); and a
+//! spend event that arrives after its commitment expired (impossible unless the clock jumps)
+//! is counted as spend without a reservation (`budget_unreserved_spend`).
 //!
 //! A campaign out of budget stops bidding on every shard within one exchange round: its spend
 //! reaches the others' views in the next round.
@@ -185,6 +190,8 @@ pub struct LedgerCounters {
     /// Spend events whose commitment had already been released.
     pub unreserved_spend: u64,
     pub released_on_expiry_micros: i64,
+    /// Released at once by loss notices.
+    pub released_on_loss_micros: i64,
 }
 
 /// One shard's view of every campaign's budget. Synchronous and owned by one shard; the shard
@@ -359,6 +366,39 @@ impl BudgetLedger {
             entry.day_spent = entry.day_spent.saturating_add(spend_micros);
         }
         mark_dirty(entry, campaign_idx, &mut self.dirty);
+    }
+
+    /// A bid committed at `issued_unix_s` for `committed_micros` lost (its loss notice came
+    /// before any spend event): its commitment is taken from its bucket and released whole.
+    /// Returns whether anything was released: nothing is when the campaign has no budget, or
+    /// when the bucket no longer holds the amount (already released on expiry; a spend event
+    /// that comes later is then spend without a reservation, as after an expiry).
+    pub fn release(
+        &mut self,
+        campaign_idx: u32,
+        issued_unix_s: i64,
+        committed_micros: i64,
+        now_unix_s: i64,
+    ) -> bool {
+        self.roll_day(now_unix_s);
+        if !self.is_limited(campaign_idx) || committed_micros <= 0 {
+            return false;
+        }
+        if !self.take_reservation(campaign_idx, issued_unix_s, committed_micros) {
+            return false;
+        }
+        let today = issued_unix_s.div_euclid(SECONDS_PER_DAY) == self.day;
+        let entry = &mut self.campaigns[campaign_idx as usize];
+        entry.released = entry.released.saturating_add(committed_micros);
+        if today {
+            entry.day_released = entry.day_released.saturating_add(committed_micros);
+        }
+        self.counters.released_on_loss_micros = self
+            .counters
+            .released_on_loss_micros
+            .saturating_add(committed_micros);
+        mark_dirty(entry, campaign_idx, &mut self.dirty);
+        true
     }
 
     /// Releases the commitments no spend event can claim any more (older than the hold).

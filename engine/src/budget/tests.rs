@@ -63,6 +63,69 @@ fn commitments_without_spend_are_released_after_the_hold() {
 }
 
 #[test]
+fn a_lost_bid_releases_its_commitment_at_once() {
+    let mut ledger = BudgetLedger::new(settings(0), &[total(5_000)], T0);
+    assert_eq!(ledger.commit(0, 2_500, T0), Ok(()));
+    assert_eq!(ledger.commit(0, 2_500, T0 + 1), Ok(()));
+    assert_eq!(ledger.commit(0, 1, T0 + 2), Err(Refusal::Total));
+    // The first bid lost: its room comes back now, not after the hold.
+    assert!(ledger.release(0, T0, 2_500, T0 + 3));
+    assert_eq!(ledger.view(0).unwrap().liability_micros, 2_500);
+    assert_eq!(ledger.counters().released_on_loss_micros, 2_500);
+    assert_eq!(ledger.commit(0, 2_500, T0 + 3), Ok(()));
+    assert_eq!(ledger.commit(0, 1, T0 + 3), Err(Refusal::Total));
+    // The bucket holds 5_000 (two bids); releasing more than it holds releases nothing.
+    assert!(!ledger.release(0, T0, 5_001, T0 + 4));
+    assert_eq!(ledger.view(0).unwrap().liability_micros, 5_000);
+    // Nothing is released for an amount of zero, an unknown campaign or one without budget.
+    assert!(!ledger.release(0, T0, 0, T0 + 4));
+    assert!(!ledger.release(7, T0, 2_500, T0 + 4));
+    let mut unlimited = BudgetLedger::new(settings(0), &[Limits::default()], T0);
+    assert_eq!(unlimited.commit(0, 2_500, T0), Ok(()));
+    assert!(!unlimited.release(0, T0, 2_500, T0 + 1));
+}
+
+#[test]
+fn a_loss_after_expiry_releases_nothing_twice() {
+    let mut ledger = BudgetLedger::new(settings(0), &[total(5_000)], T0);
+    assert_eq!(ledger.commit(0, 5_000, T0), Ok(()));
+    ledger.expire(T0 + BUCKET_S + 600);
+    assert_eq!(ledger.view(0).unwrap().liability_micros, 0);
+    // The bucket is gone: the loss finds nothing to release.
+    assert!(!ledger.release(0, T0, 5_000, T0 + BUCKET_S + 601));
+    assert_eq!(ledger.view(0).unwrap().liability_micros, 0);
+    assert_eq!(ledger.counters().released_on_loss_micros, 0);
+    assert_eq!(ledger.counters().released_on_expiry_micros, 5_000);
+}
+
+#[test]
+fn a_released_commitment_reaches_the_peers() {
+    let limits = Limits {
+        total_micros: Some(1_000_000),
+        daily_micros: Some(1_000_000),
+    };
+    let midnight = T0 - T0 % SECONDS_PER_DAY + SECONDS_PER_DAY;
+    let mut a = BudgetLedger::new(settings(1), &[limits], midnight - 10);
+    let mut b = BudgetLedger::new(settings(1), &[limits], midnight - 10);
+    assert_eq!(a.commit(0, 4_000, midnight - 10), Ok(()));
+    assert_eq!(a.commit(0, 3_000, midnight + 1), Ok(()));
+    let mut deltas = Vec::new();
+    let (round, day) = a.next_round(&mut deltas).unwrap();
+    b.apply(day, &deltas, midnight + 1);
+    a.acknowledge(round);
+    assert_eq!(b.view(0).unwrap().liability_micros, 7_000);
+    // Yesterday's bid lost: the total is freed, today's budget was never charged for it.
+    assert!(a.release(0, midnight - 10, 4_000, midnight + 2));
+    let (_, day) = a.next_round(&mut deltas).unwrap();
+    assert_eq!(deltas[0].released_micros, 4_000);
+    assert_eq!(deltas[0].day_released_micros, 0);
+    b.apply(day, &deltas, midnight + 2);
+    let view = b.view(0).unwrap();
+    assert_eq!(view.liability_micros, 3_000);
+    assert_eq!(view.day_liability_micros, 3_000);
+}
+
+#[test]
 fn daily_budget_resets_at_utc_midnight() {
     let limits = Limits {
         total_micros: Some(30_000),

@@ -221,6 +221,22 @@ impl Delivery {
         }
     }
 
+    /// The loss notice of a bid issued at `issued_unix_s` arrived on the shard that committed
+    /// it, before any spend event (the shard's event window resolves each bid once): the
+    /// `committed_micros` the bid reserved are released whole at once, instead of when its
+    /// token expires. Returns whether anything was released (nothing for a campaign without
+    /// budget, or a commitment already released on expiry).
+    pub fn release_lost(
+        &mut self,
+        campaign_idx: u32,
+        issued_unix_s: i64,
+        committed_micros: i64,
+        now_unix_s: i64,
+    ) -> bool {
+        self.ledger
+            .release(campaign_idx, issued_unix_s, committed_micros, now_unix_s)
+    }
+
     /// Counts an impression of a campaign to a user against the campaign's `caps`; a campaign
     /// without caps stores nothing.
     pub fn record_impression(

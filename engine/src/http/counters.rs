@@ -18,6 +18,7 @@ pub enum Endpoint {
     Win,
     Impression,
     Click,
+    Loss,
     Healthz,
     Readyz,
     Metrics,
@@ -26,11 +27,12 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::Auction,
         Endpoint::Win,
         Endpoint::Impression,
         Endpoint::Click,
+        Endpoint::Loss,
         Endpoint::Healthz,
         Endpoint::Readyz,
         Endpoint::Metrics,
@@ -45,6 +47,7 @@ impl Endpoint {
             Endpoint::Win => "/win",
             Endpoint::Impression => "/imp",
             Endpoint::Click => "/click",
+            Endpoint::Loss => "/loss",
             Endpoint::Healthz => "/healthz",
             Endpoint::Readyz => "/readyz",
             Endpoint::Metrics => "/metrics",

@@ -44,7 +44,7 @@ use crate::adrequest::AdRequest;
 use crate::auction::{AuctionScratch, AuctionSettings};
 use crate::bidders::fanout::Fanout;
 use crate::budget::{Delta, LedgerSettings};
-use crate::campaign::CampaignData;
+use crate::campaign::{CampaignData, SpendOn};
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::config::Config;
@@ -54,7 +54,9 @@ use crate::http::ConnectionContext;
 use crate::overload::Overload;
 use crate::pacing::PacingConfig;
 use crate::stats::{BidderSnapshot, CampaignCounters, DeliverySnapshot, ShardStats, StatsSnapshot};
-use crate::tracking::{BidTokens, EventKind, EventWindow, TokenScratch, TokenSigner, WindowSize};
+use crate::tracking::{
+    BidTokens, EventKind, EventWindow, LossReason, TokenScratch, TokenSigner, WindowSize,
+};
 use auction_flow::DecisionCounters;
 use exchange::Exchange;
 use route::{RouteMessage, Waiters};
@@ -132,11 +134,16 @@ pub struct TrackingEvent {
     /// What the event costs the campaign, in micro-units of its currency (0 unless it is the
     /// event the campaign spends on).
     pub spend_micros: i64,
-    /// What the bid committed for this event (0 unless it spends): the signed price.
+    /// What the bid committed for this event (0 unless it spends or is a loss): the signed
+    /// price.
     pub committed_micros: i64,
     pub issued_unix_s: i64,
     /// Hash of the request's user key, 0 for none.
     pub user_key: u64,
+    /// The event the campaign pays for: a loss is judged on that event's lane.
+    pub spend_on: SpendOn,
+    /// The loss notice's reason (`Unknown` for the other kinds).
+    pub loss_reason: LossReason,
 }
 
 /// Messages in flight from one shard to another before the sender waits: a burst of tracking

@@ -13,6 +13,7 @@ impl Handler for ShardHandler {
             "/win" => (Endpoint::Win, Method::Get),
             "/imp" => (Endpoint::Impression, Method::Get),
             "/click" => (Endpoint::Click, Method::Get),
+            "/loss" => (Endpoint::Loss, Method::Get),
             "/healthz" => (Endpoint::Healthz, Method::Get),
             "/readyz" => (Endpoint::Readyz, Method::Get),
             _ => {
@@ -24,7 +25,7 @@ impl Handler for ShardHandler {
         // crawler) must not count as an event.
         let tracking = matches!(
             endpoint,
-            Endpoint::Win | Endpoint::Impression | Endpoint::Click
+            Endpoint::Win | Endpoint::Impression | Endpoint::Click | Endpoint::Loss
         );
         let method_ok = request.method == allowed
             || (allowed == Method::Get && request.method == Method::Head && !tracking);
@@ -45,6 +46,7 @@ impl Handler for ShardHandler {
                     .await
             }
             Endpoint::Click => self.tracking(EventKind::Click, request, response).await,
+            Endpoint::Loss => self.tracking(EventKind::Loss, request, response).await,
             Endpoint::Healthz => response.set_text(endpoint, 200, "ok\n"),
             Endpoint::Readyz if self.context.draining.get() => {
                 response.set_text(endpoint, 503, "draining\n")

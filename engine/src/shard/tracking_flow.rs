@@ -9,6 +9,11 @@
 //! counts the impression and the user's caps but never charges: the browser fires it, and it
 //! knows no price. An impression reported by both the pixel and the billing notice is counted
 //! once, by whichever arrives first, and charged once, by the billing notice.
+//!
+//! A loss notice (`lurl`) resolves its bid like the spend event would, but spends nothing: the
+//! first of the two, judged on the spend event's lane, decides. A first loss releases the bid's
+//! commitment at once and is counted per campaign and per reason; a loss after the spend event
+//! changes nothing, and a spend event after a loss is a repeat, not charged.
 
 use super::{ShardHandler, ShardMessage, TrackingEvent};
 use crate::campaign::{Campaign, SpendOn};
@@ -17,8 +22,8 @@ use crate::delivery::{per_event_micros, spend_micros};
 use crate::http::{Endpoint, Request, Response};
 use crate::stats::TrackingOutcome;
 use crate::tracking::{
-    check_age, clearing_price_micros, price_from_query, token_from_query, BuyerKind, EventKind,
-    Seen, TokenError, TrackingClaims,
+    check_age, clearing_price_micros, loss_reason_from_query, price_from_query, token_from_query,
+    BuyerKind, EventKind, Lane, LossReason, Seen, TokenError, TrackingClaims,
 };
 
 /// The 1x1 transparent GIF an impression pixel answers with.
@@ -52,6 +57,7 @@ fn endpoint_of(kind: EventKind) -> Endpoint {
         EventKind::Win => Endpoint::Win,
         EventKind::Billing | EventKind::Impression => Endpoint::Impression,
         EventKind::Click => Endpoint::Click,
+        EventKind::Loss => Endpoint::Loss,
     }
 }
 
@@ -64,13 +70,22 @@ fn charges(kind: EventKind, spend_on: SpendOn) -> bool {
     )
 }
 
-/// Answers a verified event: 204 for a win, the pixel for an impression or a billing notice
-/// (both at `/imp`), a redirect to the landing page of the token's creative (or the
+/// The lane of the event a campaign spending on `spend_on` pays for: where its bids' loss
+/// notices are judged, so that the spend event and the loss resolve a bid once between them.
+fn spend_lane(spend_on: SpendOn) -> Lane {
+    match spend_on {
+        SpendOn::Win => Lane::Win,
+        SpendOn::Impression => Lane::Billing,
+    }
+}
+
+/// Answers a verified event: 204 for a win or a loss, the pixel for an impression or a billing
+/// notice (both at `/imp`), a redirect to the landing page of the token's creative (or the
 /// campaign's first) for a click.
 fn answer_event(kind: EventKind, campaign: &Campaign, creative_id: &str, response: &mut Response) {
     let endpoint = endpoint_of(kind);
     match kind {
-        EventKind::Win => response.set_empty(endpoint, 204),
+        EventKind::Win | EventKind::Loss => response.set_empty(endpoint, 204),
         EventKind::Billing | EventKind::Impression => {
             response.endpoint = endpoint;
             response.status = 200;
@@ -202,12 +217,19 @@ impl ShardHandler {
             committed_micros,
             issued_unix_s: claims.issued_unix_s,
             user_key: claims.user_key,
+            spend_on: campaign.budget.spend_on,
+            loss_reason: if kind == EventKind::Loss {
+                loss_reason_from_query(query)
+            } else {
+                LossReason::Unknown
+            },
         };
         Some((owner, event))
     }
 
     /// What an event spends of its campaign's budget and what its bid committed, both in the
-    /// campaign's currency: `(0, 0)` unless it is the event the campaign pays for. The
+    /// campaign's currency: `(0, 0)` unless it is the event the campaign pays for, or
+    /// `(0, committed)` for a loss notice (which releases what the bid committed). The
     /// exchange's clearing price is used when [`clearing_price_micros`] believes it; otherwise
     /// the refusal is counted and the signed price charged.
     fn event_charge(
@@ -217,6 +239,18 @@ impl ShardHandler {
         claims: &TrackingClaims<'_>,
         query: &str,
     ) -> (i64, i64) {
+        let committed_micros = || {
+            per_event_micros(
+                &self.currencies,
+                claims.price_micros,
+                claims.currency,
+                campaign.currency,
+            )
+            .unwrap_or(0)
+        };
+        if kind == EventKind::Loss {
+            return (0, committed_micros());
+        }
         if !charges(kind, campaign.budget.spend_on) {
             return (0, 0);
         }
@@ -237,41 +271,24 @@ impl ShardHandler {
                 claims.currency,
                 campaign.currency,
             ),
-            per_event_micros(
-                &self.currencies,
-                claims.price_micros,
-                claims.currency,
-                campaign.currency,
-            )
-            .unwrap_or(0),
+            committed_micros(),
         )
     }
 
     /// Counts an event this shard owns, once. The window remembers, per bid, whether its win,
     /// its impression (from the pixel or the billing notice), its billing notice and its click
     /// were seen: a billing notice counts the impression unless the pixel already did, and
-    /// charges unless an earlier billing notice did. An event the window cannot vouch for is
-    /// counted as out of reach and changes nothing else.
+    /// charges unless an earlier billing notice did. A loss notice is judged on the lane of the
+    /// campaign's spend event: the first of the two resolves the bid. An event the window
+    /// cannot vouch for is counted as out of reach and changes nothing else.
     pub fn apply_tracking(&self, event: TrackingEvent) {
         let Ok(mut events) = self.events.try_borrow_mut() else {
             debug_assert!(false, "event window borrowed twice");
             return;
         };
-        let mut first_seen = |lane: EventKind| events.first_seen(lane, event.sequence);
-        // (this event's own lane, the impression it reports if any)
-        let (own, impression) = match event.kind {
-            EventKind::Billing => {
-                let impression = first_seen(EventKind::Impression);
-                (first_seen(EventKind::Billing), impression)
-            }
-            EventKind::Impression => {
-                let impression = first_seen(EventKind::Impression);
-                (impression, impression)
-            }
-            kind => (first_seen(kind), Seen::Repeat),
-        };
+        let verdict = events.judge(event.kind, spend_lane(event.spend_on), event.sequence);
         drop(events);
-        let outcome = match (own, impression) {
+        let outcome = match (verdict.own, verdict.impression) {
             (Seen::OutOfReach, _) => TrackingOutcome::OutOfReach,
             (Seen::First, _) | (_, Seen::First) => TrackingOutcome::Counted,
             _ => TrackingOutcome::Duplicate,
@@ -280,10 +297,14 @@ impl ShardHandler {
         if outcome != TrackingOutcome::Counted {
             return;
         }
-        let counts = own == Seen::First && event.kind != EventKind::Impression;
-        let impression = impression == Seen::First;
-        // One reading of the clock dates the spend and the impression.
+        // One reading of the clock dates the spend, the release and the impression.
         let now = clock::unix_s();
+        if event.kind == EventKind::Loss {
+            self.apply_loss(&event, now);
+            return;
+        }
+        let counts = verdict.own == Seen::First && event.kind != EventKind::Impression;
+        let impression = verdict.impression == Seen::First;
         let mut counters = self.context.stats.campaigns.borrow_mut();
         if let Some(c) = counters.get_mut(event.campaign_idx as usize) {
             c.impressions += u64::from(impression);
@@ -292,7 +313,7 @@ impl ShardHandler {
                     EventKind::Win => c.wins += 1,
                     EventKind::Billing => c.billings += 1,
                     EventKind::Click => c.clicks += 1,
-                    EventKind::Impression => {}
+                    EventKind::Impression | EventKind::Loss => {}
                 }
                 c.spend_micros = c.spend_micros.saturating_add(event.spend_micros);
             }
@@ -319,5 +340,25 @@ impl ShardHandler {
                 );
             }
         }
+    }
+
+    /// A first loss notice (before any spend event of its bid): counted per campaign and
+    /// reason, and the bid's commitment released at once.
+    fn apply_loss(&self, event: &TrackingEvent, now_unix_s: i64) {
+        let stats = &self.context.stats;
+        stats.record_loss_reason(event.loss_reason);
+        if let Some(c) = stats
+            .campaigns
+            .borrow_mut()
+            .get_mut(event.campaign_idx as usize)
+        {
+            c.losses += 1;
+        }
+        self.delivery.borrow_mut().release_lost(
+            event.campaign_idx,
+            event.issued_unix_s,
+            event.committed_micros,
+            now_unix_s,
+        );
     }
 }

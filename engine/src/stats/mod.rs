@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::http::{ConnectionStats, Endpoint, Recorder};
 
 mod prometheus;
-use crate::tracking::{EventKind, PriceRefusal};
+use crate::tracking::{EventKind, LossReason, PriceRefusal};
 pub use prometheus::render_prometheus;
 
 /// Status codes the server can answer; a code not listed is counted as `STATUS_OTHER_IDX`.
@@ -36,8 +36,8 @@ pub const LATENCY_BUCKETS_US: [u64; 16] = [
 const LATENCY_SLOTS: usize = LATENCY_BUCKETS_US.len() + 1;
 
 /// Delivery counters of one campaign on one shard. Bids are counted where the auction ran;
-/// wins, impressions, billing notices, clicks and spend on the shard that owns the event's
-/// token, which counts each event once. An impression reported by both the pixel and the
+/// wins, impressions, billing notices, clicks, losses and spend on the shard that owns the
+/// event's token, which counts each event once. An impression reported by both the pixel and the
 /// billing notice is one impression; `billings` counts the notices, which charge campaigns
 /// spending on impressions, so impressions without billing show as the difference.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,6 +47,9 @@ pub struct CampaignCounters {
     pub impressions: u64,
     pub billings: u64,
     pub clicks: u64,
+    /// Loss notices that resolved their bid (released its commitment): a loss after the spend
+    /// event is a repeat, not counted here.
+    pub losses: u64,
     /// In micro-units of the campaign's currency.
     pub spend_micros: i64,
 }
@@ -58,6 +61,7 @@ impl CampaignCounters {
         self.impressions += other.impressions;
         self.billings += other.billings;
         self.clicks += other.clicks;
+        self.losses += other.losses;
         self.spend_micros = self.spend_micros.saturating_add(other.spend_micros);
     }
 
@@ -131,6 +135,8 @@ pub struct ShardStats {
     /// `[event kind][refusal]`: clearing prices not believed (the event was charged at the
     /// signed price).
     pub prices_refused: [[Cell<u64>; PriceRefusal::ALL.len()]; EventKind::COUNT],
+    /// Counted loss notices by reason, in `LossReason::ALL` order.
+    pub loss_reasons: [Cell<u64>; LossReason::COUNT],
 }
 
 impl ShardStats {
@@ -144,6 +150,7 @@ impl ShardStats {
             campaigns: Default::default(),
             tracking: Default::default(),
             prices_refused: Default::default(),
+            loss_reasons: Default::default(),
         }
     }
 
@@ -156,6 +163,11 @@ impl ShardStats {
                 .unwrap_or(0);
             bump(&row[outcome_idx]);
         }
+    }
+
+    /// Counts a loss notice that resolved its bid, by the reason the exchange gave.
+    pub fn record_loss_reason(&self, reason: LossReason) {
+        bump(&self.loss_reasons[reason.idx()]);
     }
 
     /// Counts a clearing price not believed on an event of `kind`.
@@ -209,6 +221,7 @@ impl ShardStats {
             campaigns: Vec::new(),
             tracking: self.tracking.iter().map(|row| copy(row)).collect(),
             prices_refused: self.prices_refused.iter().map(|row| copy(row)).collect(),
+            loss_reasons: copy(&self.loss_reasons),
             tracking_bids_refused: 0,
             tracking_window_bytes: 0,
             delivery: DeliverySnapshot::default(),
@@ -259,6 +272,8 @@ pub struct StatsSnapshot {
     pub tracking: Vec<Vec<u64>>,
     /// `[event kind][price refusal]`.
     pub prices_refused: Vec<Vec<u64>>,
+    /// Counted loss notices, `[loss reason]`.
+    pub loss_reasons: Vec<u64>,
     /// The shard's event window: winning bids dropped for lack of room, and its memory.
     pub tracking_bids_refused: u64,
     pub tracking_window_bytes: u64,

@@ -8,7 +8,7 @@ use super::{
     CampaignCounters, DecideHistogram, StatsSnapshot, TrackingOutcome, LATENCY_BUCKETS_US, STATUSES,
 };
 use crate::http::Endpoint;
-use crate::tracking::{EventKind, PriceRefusal};
+use crate::tracking::{EventKind, LossReason, PriceRefusal};
 
 /// Renders snapshots of every shard in the Prometheus text exposition format (version 0.0.4).
 pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
@@ -281,7 +281,7 @@ fn render_campaigns(snapshots: &[StatsSnapshot], out: &mut String) {
         }
     }
     out.push_str(
-        "# HELP adshard_campaign_events_total Bids, wins, impressions, billing notices and clicks per campaign.\n",
+        "# HELP adshard_campaign_events_total Bids, wins, impressions, billing notices, clicks and losses per campaign.\n",
     );
     out.push_str("# TYPE adshard_campaign_events_total counter\n");
     for (id, counters) in &campaigns {
@@ -291,6 +291,7 @@ fn render_campaigns(snapshots: &[StatsSnapshot], out: &mut String) {
             ("impression", counters.impressions),
             ("billing", counters.billings),
             ("click", counters.clicks),
+            ("loss", counters.losses),
         ] {
             let _ = writeln!(
                 out,
@@ -355,6 +356,24 @@ fn render_tracking(snapshots: &[StatsSnapshot], out: &mut String) {
                     count
                 );
             }
+        }
+    }
+    out.push_str("# HELP adshard_tracking_loss_reasons_total Loss notices that resolved their bid (its first, before any spend event: its commitment is released), by the class of the exchange's OpenRTB loss reason code (unknown: none given or not a number).\n");
+    out.push_str("# TYPE adshard_tracking_loss_reasons_total counter\n");
+    for snapshot in snapshots {
+        for (reason_idx, count) in snapshot.loss_reasons.iter().enumerate() {
+            if *count == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "adshard_tracking_loss_reasons_total{{shard=\"{}\",reason=\"{}\"}} {}",
+                snapshot.shard_idx,
+                LossReason::ALL
+                    .get(reason_idx)
+                    .map_or("other", |r| r.label()),
+                count
+            );
         }
     }
     out.push_str("# HELP adshard_tracking_bids_refused_total Winning bids not made because the shard's dedupe window was full: it could not judge more live tokens' events exactly (tracking.bids_per_shard_per_s_max).\n");

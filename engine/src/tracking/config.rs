@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-/// Signed tracking URLs (`/win`, `/imp`, `/click`).
+/// Signed tracking URLs (`/win`, `/imp`, `/click`, `/loss`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrackingConfig {

@@ -1,15 +1,21 @@
-//! Tracking: proving that a win, billing, impression or click URL was issued by us for a real
-//! bid and for that kind of event, believing a clearing price only from the exchange, and
+//! Tracking: proving that a win, billing, impression, click or loss URL was issued by us for a
+//! real bid and for that kind of event, believing a clearing price only from the exchange, and
 //! counting each event once.
 //!
-//! When the server answers an auction, each winning bid carries four URLs back to us, each
-//! with the token of its own event kind ([`EventKind`]; one MAC computation signs all four):
+//! When the server answers an auction, each winning bid carries five URLs back to us, each
+//! with the token of its own event kind ([`EventKind`]; one MAC computation signs all five):
 //!
 //! - `nurl`, the win notice: `/win?t=wTOKEN&p=${AUCTION_PRICE}`,
 //! - `burl`, the billing notice: `/imp?t=bTOKEN&p=${AUCTION_PRICE}`,
 //! - the impression pixel in the markup: `/imp?t=iTOKEN`,
 //! - the click-through in the markup: `/click?t=cTOKEN`, answered with a 302 to the landing
-//!   page.
+//!   page,
+//! - `lurl`, the loss notice: `/loss?t=lTOKEN&reason=${AUCTION_LOSS}`, called by an exchange
+//!   that knows the bid lost ([`loss`] reads the reason). It releases the bid's budget
+//!   commitment at once instead of at token expiry. A bid's commitment is resolved once, by its
+//!   spend event or its loss notice, whichever comes first: the loss is judged in the window
+//!   on the lane of the event that spends for its campaign (win or billing), so a loss after
+//!   the spend event, or a spend event after a loss, is a repeat.
 //!
 //! # How an exchange's price reaches us
 //!
@@ -28,10 +34,10 @@
 //!
 //! [`token`] signs and verifies tokens (keyed BLAKE3 over request, imp, buyer, creative, price,
 //! currency, issue time and the bid's sequence number, one tag per kind); [`price`] judges a
-//! reported price; [`dedupe`] numbers a shard's bids and remembers, per bid and kind, whether
-//! the event was seen. All are pure and synchronous, allocate nothing on the
-//! request path after warm-up, and never panic on what a client sends. The HTTP wiring lives
-//! elsewhere; this is its contract.
+//! reported price; [`loss`] classifies a loss notice's reason; [`dedupe`] numbers a shard's
+//! bids and remembers, per bid and lane, whether the event was seen. All are pure and
+//! synchronous, allocate nothing on the request path after warm-up, and never panic on what a
+//! client sends. The HTTP wiring lives elsewhere; this is its contract.
 //!
 //! # What the auction path must do
 //!
@@ -59,7 +65,8 @@
 //! 4. Send the event to the shard the token names (`shard_idx`: the shard that decided the
 //!    bid, which holds its budget commitment and its [`dedupe::EventWindow`]), so a repeat
 //!    that lands on another shard is still caught. There,
-//!    [`dedupe::EventWindow::first_seen`] with the token's `sequence` and the event's lane. A
+//!    [`dedupe::EventWindow::first_seen`] with the token's `sequence` and the event's lane
+//!    ([`dedupe::Lane::of`]; a loss: the lane of its campaign's spend event). A
 //!    repeat is counted as a duplicate, not as an event, and still gets the normal answer (an
 //!    exchange that retries must not see an error); a sequence out of the window's reach is
 //!    counted as such and changes nothing.
@@ -74,6 +81,8 @@
 //!    302 to it, also for a repeat (the user clicked; only the count is deduplicated). A token
 //!    of a bidder, or a campaign no longer in the catalog, gets 403: the token never holds a
 //!    URL, so it can never redirect anywhere an advertiser did not configure.
+//! 9. `/loss`: 204; a first loss releases the bid's commitment and is counted per campaign
+//!    and per [`loss::LossReason`] ([`loss::loss_reason_from_query`]).
 //!
 //! The secret is config, at least [`token::SECRET_BYTES_MIN`] random bytes, and the same on
 //! every server that can receive tracking calls. Rotating it invalidates the tokens in flight;
@@ -82,12 +91,16 @@
 mod base64url;
 mod config;
 pub mod dedupe;
+pub mod loss;
 pub mod price;
 pub mod token;
 
 // The names the HTTP wiring uses, flat, so that it does not depend on the split into files.
 pub use config::TrackingConfig;
-pub use dedupe::{EventWindow, Seen, WindowSize, BIDS_PER_S_CEILING, WINDOW_SEQUENCES_CEILING};
+pub use dedupe::{
+    EventWindow, Lane, Seen, Verdict, WindowSize, BIDS_PER_S_CEILING, WINDOW_SEQUENCES_CEILING,
+};
+pub use loss::{loss_reason_from_query, LossReason};
 pub use price::{clearing_price_micros, price_from_query, price_micros_from_decimal, PriceRefusal};
 pub use token::{
     check_age, token_from_query, BidTokens, BuyerKind, ClaimsError, SecretTooShort, TokenError,
@@ -111,15 +124,20 @@ pub enum EventKind {
     Impression,
     /// The click-through (at `/click`), answered with the landing page.
     Click,
+    /// The exchange's loss notice (`lurl`, at `/loss`): the bid lost, so its budget commitment
+    /// is released at once. Never charges; it has no lane of its own in the dedupe window but
+    /// shares the lane of its campaign's spend event ([`dedupe::Lane`]).
+    Loss,
 }
 
 impl EventKind {
     /// Every kind, in the order of [`EventKind::idx`].
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::Win,
         EventKind::Billing,
         EventKind::Impression,
         EventKind::Click,
+        EventKind::Loss,
     ];
     pub const COUNT: usize = EventKind::ALL.len();
 
@@ -130,16 +148,18 @@ impl EventKind {
             EventKind::Billing => 1,
             EventKind::Impression => 2,
             EventKind::Click => 3,
+            EventKind::Loss => 4,
         }
     }
 
-    /// The kind a request to `path` reports (`/win`, `/imp`, `/click`), if any. `/imp` serves
-    /// both the pixel and the billing notice; the token says which it is.
+    /// The kind a request to `path` reports (`/win`, `/imp`, `/click`, `/loss`), if any. `/imp`
+    /// serves both the pixel and the billing notice; the token says which it is.
     pub fn from_path(path: &str) -> Option<EventKind> {
         match path {
             "/win" => Some(EventKind::Win),
             "/imp" => Some(EventKind::Impression),
             "/click" => Some(EventKind::Click),
+            "/loss" => Some(EventKind::Loss),
             _ => None,
         }
     }
@@ -151,11 +171,13 @@ impl EventKind {
             EventKind::Win => "/win",
             EventKind::Billing | EventKind::Impression => "/imp",
             EventKind::Click => "/click",
+            EventKind::Loss => "/loss",
         }
     }
 
-    /// Whether a clearing price (`p`) on its URL is read at all: only on the exchange's
-    /// notices. The pixel and the click are in the browser's hands.
+    /// Whether a clearing price (`p`) on its URL is read at all: only on the exchange's win and
+    /// billing notices. The pixel and the click are in the browser's hands; a loss costs
+    /// nothing.
     pub fn carries_price(self) -> bool {
         matches!(self, EventKind::Win | EventKind::Billing)
     }
@@ -167,6 +189,7 @@ impl EventKind {
             EventKind::Billing => "bill",
             EventKind::Impression => "imp",
             EventKind::Click => "click",
+            EventKind::Loss => "loss",
         }
     }
 }

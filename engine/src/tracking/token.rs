@@ -1,22 +1,26 @@
-//! Signed tracking tokens: what the server puts in the `nurl`, `burl`, pixel and click URLs of a
-//! winning bid, and checks again when the exchange or the browser calls back.
+//! Signed tracking tokens: what the server puts in the `nurl`, `burl`, `lurl`, pixel and click
+//! URLs of a winning bid, and checks again when the exchange or the browser calls back.
 //!
 //! Each URL of a bid carries its own token, bound to its event kind ([`EventKind`]): the
 //! pixel's token cannot report a win or a billing notice, nor the click's an impression. This
 //! matters because only the exchange's notices may carry a clearing price, and the pixel and
-//! the click are in every browser's (and bot's) hands.
+//! the click are in every browser's (and bot's) hands; and a loss notice releases the bid's
+//! budget commitment, so no other URL of the bid may stand for it.
 //!
 //! A token is `KIND || base64url(payload || tag)` without padding: one character naming the
-//! kind (`w` win, `b` billing, `i` impression pixel, `c` click), then the bid's payload and the
-//! tag of that kind. The payload holds the claims of one bid in a fixed binary layout, the
-//! same for every kind. The tags come from one keyed-BLAKE3 computation over the payload,
-//! with a key derived from the configured secret: its first 64 bytes of output (one
-//! compression, like a plain 32-byte hash) are cut into four independent 16-byte tags, one
-//! per kind in [`EventKind::ALL`] order. So a bid's four tokens cost one MAC to sign, and a
-//! verifier recomputes the four and compares the one of the token's kind in constant time;
-//! altering the kind character makes the tag the wrong one. The payload is padded to a
-//! multiple of three bytes, so its base64url text is the same in all four tokens and is
-//! encoded once per bid ([`BidTokens`]).
+//! kind (`w` win, `b` billing, `i` impression pixel, `c` click, `l` loss), then the bid's
+//! payload and the tag of that kind. The payload holds the claims of one bid in a fixed binary
+//! layout, the same for every kind. The tags come from one keyed-BLAKE3 computation over the
+//! payload, with a key derived from the configured secret: its first 80 bytes of output are cut
+//! into five independent 16-byte tags, one per kind in [`EventKind::ALL`] order. So a bid's
+//! five tokens cost one MAC to sign, and a verifier recomputes the five and compares the one of
+//! the token's kind in constant time; altering the kind character makes the tag the wrong one.
+//! BLAKE3 gives its output 64 bytes per compression of the root node, so the loss's tag (bytes
+//! 64 to 80) costs a second root compression; the first 64 bytes, the four older kinds' tags,
+//! are the same as before the loss had a tag (an extendable output's prefix does not depend on
+//! its length), so tokens signed before it was added still verify and the format version did
+//! not change. The payload is padded to a multiple of three bytes, so its base64url text is the
+//! same in all five tokens and is encoded once per bid ([`BidTokens`]).
 //!
 //! Payload layout, integers little-endian:
 //!
@@ -61,10 +65,11 @@ pub const ID_BYTES_MAX: usize = 128;
 pub const ID_BYTES_MIN: usize = 1;
 /// Bytes of each kind's tag. 128 bits leave a forger a 2^-128 chance per guess (and every
 /// guess costs a request we count), the security level of the 256-bit key; longer tags would
-/// add characters to each of the four URLs of a bid for no practical gain.
+/// add characters to each of the five URLs of a bid for no practical gain.
 pub const TAG_BYTES: usize = 16;
-/// The MAC output cut into tags, one per kind. At most 64 bytes: BLAKE3 yields a 64-byte block
-/// per compression, so the four tags cost what one plain hash does.
+/// The MAC output cut into tags, one per kind: 80 bytes. BLAKE3 yields a 64-byte block per
+/// compression of its root node, so the first four tags cost what one plain hash does and the
+/// loss's tag one compression more; a sixth kind would fit in the same two blocks.
 const KIND_TAGS_BYTES: usize = TAG_BYTES * EventKind::COUNT;
 /// Shortest secret accepted: 32 bytes (256 bits), the size of the BLAKE3 key derived from it,
 /// so that the secret is never the weakest link of the scheme.
@@ -80,7 +85,9 @@ pub const CLOCK_SKEW_S_MAX: i64 = 60;
 /// with keyed BLAKE3 (on a CPU without SHA extensions HMAC cost 1.5-2.4 us per token, a tenth
 /// of a whole bid request's server time; BLAKE3 costs about 0.15 us, see ARCHITECTURE.md).
 /// Version 4 binds each token to its event kind (one tag per kind, a kind character in front),
-/// adds the bid's sequence number and pads the payload to a multiple of three bytes.
+/// adds the bid's sequence number and pads the payload to a multiple of three bytes. The loss
+/// kind (`l`) came within version 4: the payload and the four earlier tags did not change, and
+/// a server without it refuses an `l` token as an unknown kind.
 pub const FORMAT_VERSION: u8 = 4;
 
 /// BLAKE3 `derive_key` context for the MAC key: the key is bound to this protocol, so a tag made
@@ -119,8 +126,8 @@ const fn padded_len(len: usize) -> usize {
 // Each id length must fit its one-byte prefix.
 const _: () = assert!(ID_BYTES_MAX <= u8::MAX as usize);
 const _: () = assert!(ID_BYTES_MIN >= 1 && ID_BYTES_MIN <= ID_BYTES_MAX);
-// Tags of at least 128 bits, all from BLAKE3's first 64-byte output block.
-const _: () = assert!(TAG_BYTES >= 16 && KIND_TAGS_BYTES <= 64);
+// Tags of at least 128 bits, all from BLAKE3's first two 64-byte output blocks.
+const _: () = assert!(TAG_BYTES >= 16 && KIND_TAGS_BYTES <= 2 * blake3::BLOCK_LEN);
 // The payload's text is whole base64url groups.
 const _: () = assert!(PAYLOAD_BYTES_MAX % 3 == 0);
 // The worst token must stay far below common URL limits (2 KiB for old browsers and proxies),
@@ -300,7 +307,7 @@ impl fmt::Debug for TokenScratch {
     }
 }
 
-/// The four tokens of one bid, one per [`EventKind`], as text ready to be copied into its
+/// The five tokens of one bid, one per [`EventKind`], as text ready to be copied into its
 /// URLs: the payload's text once, and each kind's tag. Reused per shard (under a kilobyte, no
 /// heap), filled by [`TokenSigner::sign`].
 #[derive(Clone)]
@@ -376,7 +383,7 @@ impl fmt::Debug for BidTokens {
 }
 
 /// The character in front of a token of each kind, in [`EventKind::ALL`] order.
-const KIND_CODES: [u8; EventKind::COUNT] = [b'w', b'b', b'i', b'c'];
+const KIND_CODES: [u8; EventKind::COUNT] = [b'w', b'b', b'i', b'c', b'l'];
 
 fn kind_from_code(code: u8) -> Option<EventKind> {
     let idx = KIND_CODES.iter().position(|c| *c == code)?;
@@ -412,7 +419,7 @@ impl TokenSigner {
         })
     }
 
-    /// Signs `claims` into `tokens`, the four tokens of one bid. On error `tokens` is left
+    /// Signs `claims` into `tokens`, the five tokens of one bid. On error `tokens` is left
     /// empty, so a bid that could not be signed cannot go out with another bid's tokens.
     pub fn sign(
         &self,
@@ -498,7 +505,7 @@ impl TokenSigner {
     }
 
     /// The tags of every kind for `payload`, in [`EventKind::ALL`] order: one keyed-BLAKE3
-    /// computation whose first output block (64 bytes, one compression) is cut in four.
+    /// computation whose first 80 bytes of output (two root compressions) are cut in five.
     fn tags(&self, payload: &[u8]) -> [u8; KIND_TAGS_BYTES] {
         let mut tags = [0u8; KIND_TAGS_BYTES];
         blake3::Hasher::new_keyed(&self.key)

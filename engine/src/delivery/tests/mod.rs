@@ -1,8 +1,8 @@
 //! The gate and the commit, checked case by case with a fixed clock and seeded draws: every
-//! reason the gate refuses a campaign, what the ledger holds after a commit, and what one
-//! event costs in the campaign's currency. Each case names what it shows, so a failure reads
-//! as the rule that broke. The shared fixtures are here; `gate`, `commit` and `prices` hold
-//! the cases.
+//! reason the gate refuses a campaign, what the ledger holds after a commit, what a loss
+//! notice releases, and what one event costs in the campaign's currency. Each case names what
+//! it shows, so a failure reads as the rule that broke. The shared fixtures are here; `gate`,
+//! `commit`, `loss` and `prices` hold the cases.
 
 use std::path::Path;
 
@@ -15,6 +15,7 @@ use crate::pacing::THROTTLE_MIN;
 
 mod commit;
 mod gate;
+mod loss;
 mod prices;
 
 /// Noon (UTC) of a fixed day: the injected clock of every case.

@@ -7,7 +7,9 @@
 //! [`EventWindow`] keeps, for the latest sequences, one bit per [`Lane`]: whether the bid's win,
 //! impression, billing notice and click were already seen. So a repeat is caught exactly, with
 //! no hashing and no eviction guesswork, as long as the bid's sequence is within the window's
-//! reach.
+//! reach. A loss notice has no lane of its own: it is judged on the lane of the event that
+//! spends for its campaign (the win or the billing notice), so a bid's commitment is resolved
+//! once, by whichever of the two comes first, and the window stays at 4 bits per bid.
 //!
 //! # Guarantee: never counted twice
 //!
@@ -51,11 +53,39 @@ mod tests;
 
 /// What the window remembers per bid: one bit each. A billing notice sets [`Lane::Impression`]
 /// (it reports the impression, which the pixel may have reported first) and
-/// [`Lane::Billing`] (it charges, once).
-pub type Lane = EventKind;
+/// [`Lane::Billing`] (it charges, once). A loss notice sets the lane of its campaign's spend
+/// event ([`Lane::Win`] or [`Lane::Billing`]): the caller knows the campaign, the window does
+/// not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// The win notice, or the loss of a campaign that spends on wins.
+    Win,
+    /// The billing notice, or the loss of a campaign that spends on impressions.
+    Billing,
+    /// The impression, from the pixel or the billing notice.
+    Impression,
+    /// The click.
+    Click,
+}
 
-/// Lanes per sequence: one per event kind.
-const LANES: usize = EventKind::COUNT;
+impl Lane {
+    /// Every lane, in the order of [`Lane::idx`].
+    pub const ALL: [Lane; LANES] = [Lane::Win, Lane::Billing, Lane::Impression, Lane::Click];
+
+    /// The lane's word within a group.
+    pub const fn idx(self) -> usize {
+        match self {
+            Lane::Win => 0,
+            Lane::Billing => 1,
+            Lane::Impression => 2,
+            Lane::Click => 3,
+        }
+    }
+}
+
+/// Lanes per sequence: 4, fixed, not one per event kind (a fifth would cost a quarter more
+/// memory per bid; the loss notice shares its campaign's spend lane instead).
+const LANES: usize = 4;
 /// Sequences per group: one `u64` word per lane.
 const GROUP_SEQUENCES: u64 = 64;
 /// Most marks of issue times kept; bounds the marks' memory whatever the TTL.
@@ -81,6 +111,17 @@ pub enum Seen {
     /// A sequence this window cannot vouch for (not issued by this run, or no longer held):
     /// refused and counted, never counted as an event.
     OutOfReach,
+}
+
+/// The window's verdict on one event of a bid ([`EventWindow::judge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// The event's own lane (a loss: its campaign's spend lane).
+    pub own: Seen,
+    /// The impression the event reports: the pixel's own lane, or a billing notice's
+    /// [`Lane::Impression`] when its own lane was first; `Repeat` for an event that reports no
+    /// impression, or whose own lane was not first.
+    pub impression: Seen,
 }
 
 /// The first sequence issued in one interval of `granularity_s` seconds.
@@ -276,6 +317,35 @@ impl EventWindow {
         }
         *word |= bit;
         Seen::First
+    }
+
+    /// Judges event `kind` of the bid with `sequence`, setting the lanes it reports.
+    /// `spend_lane` is the lane of the event that spends for the bid's campaign ([`Lane::Win`]
+    /// or [`Lane::Billing`]), where a loss notice is judged: the first of the spend event and
+    /// the loss resolves the bid's commitment, the other is a repeat. A billing notice is
+    /// judged on its own lane first: when that is set already (by an earlier billing notice,
+    /// which reported the impression too, or by a loss), the notice is a repeat through and
+    /// through and reports no impression.
+    pub fn judge(&mut self, kind: EventKind, spend_lane: Lane, sequence: u64) -> Verdict {
+        debug_assert!(matches!(spend_lane, Lane::Win | Lane::Billing));
+        let (own, impression) = match kind {
+            EventKind::Billing => {
+                let own = self.first_seen(Lane::Billing, sequence);
+                let impression = match own {
+                    Seen::First => self.first_seen(Lane::Impression, sequence),
+                    Seen::Repeat | Seen::OutOfReach => Seen::Repeat,
+                };
+                (own, impression)
+            }
+            EventKind::Impression => {
+                let impression = self.first_seen(Lane::Impression, sequence);
+                (impression, impression)
+            }
+            EventKind::Win => (self.first_seen(Lane::Win, sequence), Seen::Repeat),
+            EventKind::Click => (self.first_seen(Lane::Click, sequence), Seen::Repeat),
+            EventKind::Loss => (self.first_seen(spend_lane, sequence), Seen::Repeat),
+        };
+        Verdict { own, impression }
     }
 
     /// The first sequence (counted from `base`) whose token may still be accepted at

@@ -68,22 +68,84 @@ fn each_lane_of_a_bid_counts_once() {
     let first = window.issue(T0).expect("room");
     let second = window.issue(T0).expect("room");
     assert_eq!((first, second), (7, 8));
-    for lane in EventKind::ALL {
+    for lane in Lane::ALL {
         assert_eq!(window.first_seen(lane, first), Seen::First, "{lane:?}");
     }
-    for lane in EventKind::ALL {
+    for lane in Lane::ALL {
         assert_eq!(window.first_seen(lane, first), Seen::Repeat, "{lane:?}");
     }
     // The other bid's bits are its own.
-    assert_eq!(window.first_seen(EventKind::Billing, second), Seen::First);
-    assert_eq!(
-        window.first_seen(EventKind::Impression, second),
-        Seen::First
-    );
-    assert_eq!(
-        window.first_seen(EventKind::Impression, second),
-        Seen::Repeat
-    );
+    assert_eq!(window.first_seen(Lane::Billing, second), Seen::First);
+    assert_eq!(window.first_seen(Lane::Impression, second), Seen::First);
+    assert_eq!(window.first_seen(Lane::Impression, second), Seen::Repeat);
+}
+
+#[test]
+fn lanes_are_listed_in_index_order() {
+    for (idx, lane) in Lane::ALL.into_iter().enumerate() {
+        assert_eq!(lane.idx(), idx, "{lane:?}");
+    }
+    assert_eq!(LANES, 4, "4 bits per bid, the loss has no lane of its own");
+}
+
+/// Shorthands for the verdict table.
+const F: Seen = Seen::First;
+const R: Seen = Seen::Repeat;
+const W: EventKind = EventKind::Win;
+const B: EventKind = EventKind::Billing;
+const I: EventKind = EventKind::Impression;
+const C: EventKind = EventKind::Click;
+const L: EventKind = EventKind::Loss;
+
+/// The campaign's spend lane, events of one bid in order, and the verdict on each as
+/// (own, impression).
+type JudgeCase = (Lane, &'static [EventKind], &'static [(Seen, Seen)]);
+
+#[test]
+fn a_bid_is_resolved_once_by_its_spend_event_or_its_loss() {
+    #[rustfmt::skip]
+    let cases: [JudgeCase; 12] = [
+        // The loss first: the spend event after it is a repeat (not charged), also repeated.
+        (Lane::Win, &[L, W, W], &[(F, R), (R, R), (R, R)]),
+        (Lane::Billing, &[L, B, B], &[(F, R), (R, R), (R, R)]),
+        // The spend event first: the loss after it is a repeat (changes nothing).
+        (Lane::Win, &[W, L, L], &[(F, R), (R, R), (R, R)]),
+        (Lane::Billing, &[B, L], &[(F, F), (R, R)]),
+        // A loss repeated counts once.
+        (Lane::Win, &[L, L], &[(F, R), (R, R)]),
+        // The other events keep their own lanes: a win-spender's billing notice after a loss
+        // still reports the impression; an impression-spender's win notice is still a win.
+        (Lane::Win, &[L, B, I, C], &[(F, R), (F, F), (R, R), (F, R)]),
+        (Lane::Billing, &[L, W, I, C], &[(F, R), (F, R), (F, F), (F, R)]),
+        // An impression-spender's loss after the pixel: the bid was not billed, so released.
+        (Lane::Billing, &[I, L, B], &[(F, F), (F, R), (R, R)]),
+        // The pixel then the billing notice: one impression, one charge.
+        (Lane::Billing, &[I, B, B], &[(F, F), (F, R), (R, R)]),
+        (Lane::Billing, &[B, I], &[(F, F), (R, R)]),
+        (Lane::Win, &[W, W, C, C], &[(F, R), (R, R), (F, R), (R, R)]),
+        (Lane::Win, &[I, I], &[(F, F), (R, R)]),
+    ];
+    for (spend_lane, events, want) in cases {
+        let mut window = small_window(0);
+        let bid = window.issue(T0).expect("room");
+        let got: Vec<(Seen, Seen)> = events
+            .iter()
+            .map(|kind| {
+                let verdict = window.judge(*kind, spend_lane, bid);
+                (verdict.own, verdict.impression)
+            })
+            .collect();
+        assert_eq!(got, want, "{spend_lane:?} {events:?}");
+    }
+    // A sequence the window cannot vouch for is out of reach whatever the event.
+    let mut window = small_window(0);
+    for kind in EventKind::ALL {
+        assert_eq!(
+            window.judge(kind, Lane::Win, 5).own,
+            Seen::OutOfReach,
+            "{kind:?}"
+        );
+    }
 }
 
 #[test]
@@ -91,27 +153,27 @@ fn out_of_reach_sequences_are_never_judged() {
     let base = 1_000;
     let mut window = small_window(base);
     assert_eq!(
-        window.first_seen(EventKind::Win, base),
+        window.first_seen(Lane::Win, base),
         Seen::OutOfReach,
         "none issued"
     );
     let issued = window.issue(T0).expect("room");
     assert_eq!(
-        window.first_seen(EventKind::Win, issued + 1),
+        window.first_seen(Lane::Win, issued + 1),
         Seen::OutOfReach,
         "not yet"
     );
     assert_eq!(
-        window.first_seen(EventKind::Win, base - 1),
+        window.first_seen(Lane::Win, base - 1),
         Seen::OutOfReach,
         "before the run"
     );
     assert_eq!(
-        window.first_seen(EventKind::Win, u64::MAX),
+        window.first_seen(Lane::Win, u64::MAX),
         Seen::OutOfReach,
         "another run"
     );
-    assert_eq!(window.first_seen(EventKind::Win, issued), Seen::First);
+    assert_eq!(window.first_seen(Lane::Win, issued), Seen::First);
 }
 
 #[test]
@@ -125,7 +187,7 @@ fn window_refuses_to_slide_over_live_tokens() {
     assert_eq!(window.n_refused(), 1);
     // Every live bid is still judged.
     for n in 0..128 {
-        assert_eq!(window.first_seen(EventKind::Impression, n), Seen::First);
+        assert_eq!(window.first_seen(Lane::Impression, n), Seen::First);
     }
     // Still live at the end of the hold (tokens of T0 verify until T0 + hold).
     assert_eq!(window.issue(T0 + HOLD_S), None);
@@ -143,12 +205,12 @@ fn window_slides_over_dead_sequences_only() {
         let now = T0 + second;
         let sequence = window.issue(now).expect("within the rate");
         assert_eq!(sequence, second as u64);
-        assert_eq!(window.first_seen(EventKind::Win, sequence), Seen::First);
+        assert_eq!(window.first_seen(Lane::Win, sequence), Seen::First);
         // Every sequence of the last hold is still judged, and was seen.
         for age_s in 0..=HOLD_S.min(second) {
             let live = sequence - age_s as u64;
             assert_eq!(
-                window.first_seen(EventKind::Win, live),
+                window.first_seen(Lane::Win, live),
                 Seen::Repeat,
                 "{second}/{age_s}"
             );
@@ -156,11 +218,8 @@ fn window_slides_over_dead_sequences_only() {
     }
     assert_eq!(window.n_refused(), 0);
     // Long dead: out of reach, not counted again.
-    assert_eq!(window.first_seen(EventKind::Win, 0), Seen::OutOfReach);
-    assert_eq!(
-        window.first_seen(EventKind::Win, 999 - 200),
-        Seen::OutOfReach
-    );
+    assert_eq!(window.first_seen(Lane::Win, 0), Seen::OutOfReach);
+    assert_eq!(window.first_seen(Lane::Win, 999 - 200), Seen::OutOfReach);
 }
 
 #[test]
@@ -172,13 +231,13 @@ fn sequences_wrap_around_the_integer_and_the_ring() {
     for second in 0..1_280 {
         let sequence = window.issue(T0 + second).expect("within the rate");
         assert_eq!(sequence, base.wrapping_add(second as u64));
-        assert_eq!(window.first_seen(EventKind::Click, sequence), Seen::First);
+        assert_eq!(window.first_seen(Lane::Click, sequence), Seen::First);
         issued.push(sequence);
     }
     assert!(issued.contains(&u64::MAX) && issued.contains(&0));
     let last = issued.len() - 1;
     for (idx, sequence) in issued.iter().enumerate() {
-        let seen = window.first_seen(EventKind::Click, *sequence);
+        let seen = window.first_seen(Lane::Click, *sequence);
         if last - idx <= HOLD_S as usize {
             assert_eq!(seen, Seen::Repeat, "live {idx}");
         } else {
@@ -257,7 +316,7 @@ fn random_schedules_never_count_twice_and_always_judge_live_tokens() {
             }
             // Events of random bids, recent or old, and of sequences never issued.
             for _ in 0..rng.below(6) {
-                let lane = EventKind::ALL[rng.below(4) as usize];
+                let lane = Lane::ALL[rng.below(4) as usize];
                 let (sequence, issued_s) = match issued.len() {
                     0 => (rng.next(), None),
                     len if rng.below(20) > 0 => {
