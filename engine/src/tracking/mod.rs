@@ -87,7 +87,11 @@ pub mod token;
 
 // The names the HTTP wiring uses, flat, so that it does not depend on the split into files.
 pub use config::TrackingConfig;
-pub use dedupe::{EventWindow, Seen, WindowSize, BIDS_PER_S_CEILING, WINDOW_SEQUENCES_CEILING};
+pub use dedupe::{
+    EventWindow, EventWindows, IssueRecoveredError, RestoreError, Seen, WindowExport, WindowMark,
+    WindowSize, WindowsExport, WindowsImportError, BIDS_PER_S_CEILING, HISTORY_WINDOWS_MAX,
+    WINDOW_SEQUENCES_CEILING,
+};
 pub use price::{clearing_price_micros, price_from_query, price_micros_from_decimal, PriceRefusal};
 pub use token::{
     check_age, token_from_query, BidTokens, BuyerKind, ClaimsError, SecretTooShort, TokenError,
