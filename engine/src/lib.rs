@@ -10,8 +10,8 @@
 pub mod admin;
 pub mod adrequest;
 pub mod auction;
-pub mod binary;
 pub mod bidders;
+pub mod binary;
 pub mod budget;
 pub mod campaign;
 pub mod catalog;
@@ -28,6 +28,7 @@ pub mod overload;
 pub mod pacing;
 pub mod server;
 pub mod shard;
+pub mod state;
 pub mod stats;
 pub mod targeting;
 pub mod tracking;
