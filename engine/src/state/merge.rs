@@ -59,7 +59,15 @@ impl ShardState {
                     super::add_counters(merged, state_counters);
                 }
             }
-            windows.history.extend(state.windows.iter().cloned());
+            // A window without a sequence to judge (an old run's that made no bid lately) is
+            // left out: it would only count against the bound on windows.
+            windows.history.extend(
+                state
+                    .windows
+                    .iter()
+                    .filter(|window| window.has_sequences())
+                    .cloned(),
+            );
         }
         let pacers: Vec<PacerExport> = states
             .iter()

@@ -139,6 +139,9 @@ impl ShardState {
     /// Tells a new shard's ledger what its peers recovered (their merged states, after every
     /// shard imported its own), and counts its own recovered part as already exchanged: see
     /// `budget::recovery` for why. Call it on every shard with all the others, or on none.
+    /// A commitment a peer's import released at once (its bucket shared a ring slot with a
+    /// newer one, after a shorter hold) stays in this shard's view until the next restart:
+    /// an over-estimate, which only refuses sooner.
     pub fn settle_budget<'a>(
         campaign_ids: impl IntoIterator<Item = &'a str>,
         delivery: &mut Delivery,
