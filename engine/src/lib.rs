@@ -29,6 +29,7 @@ pub mod overload;
 pub mod pacing;
 pub mod server;
 pub mod shard;
+pub mod state;
 pub mod stats;
 pub mod targeting;
 pub mod tracking;

@@ -63,8 +63,16 @@
 //! reaches the others' views in the next round.
 //!
 //! Days are UTC days (`unix_s / 86400`); a commitment belongs to the day its bid was issued.
+//!
+//! Across a restart a shard's own part of the ledger (counters and outstanding commitments)
+//! is exported and imported as plain data (`recovery`), and log records replay as
+//! [`BudgetLedger::commit_recovered`]; `recovery`'s doc says what keeps the bound then.
 
 use hashbrown::HashMap;
+
+mod recovery;
+
+pub use recovery::{LedgerExport, OutstandingExport, OwnTotals};
 
 /// Seconds in a (UTC) day; daily budgets reset when `unix_s / SECONDS_PER_DAY` changes.
 pub const SECONDS_PER_DAY: i64 = 86_400;

@@ -99,6 +99,21 @@ impl Delivery {
         &self.freqcaps
     }
 
+    /// The ledger, for recovery (importing a checkpoint, replaying the log).
+    pub fn ledger_mut(&mut self) -> &mut BudgetLedger {
+        &mut self.ledger
+    }
+
+    /// The pacer, for recovery.
+    pub fn pacer_mut(&mut self) -> &mut Pacer {
+        &mut self.pacer
+    }
+
+    /// The frequency-cap store, for recovery (importing a checkpoint, replaying impressions).
+    pub fn freqcaps_mut(&mut self) -> &mut FreqCapStore {
+        &mut self.freqcaps
+    }
+
     /// Counts one auction request into today's traffic, which even pacing follows.
     #[inline]
     pub fn observe_request(&mut self, now_unix_s: i64) {

@@ -41,10 +41,16 @@
 //!   which two windows 2^32 windows apart would alias.
 //! - `campaign_idx` is the caller's index; if a reload renumbers campaigns, the counts stay
 //!   with the old numbers. Call [`FreqCapStore::clear`] when indices change meaning.
+//! - Across a restart the counters travel as plain data ([`FreqCapStore::export`], least
+//!   recently seen user first, and [`FreqCapStore::import`], which renumbers campaigns and adds
+//!   to what is there): importing into a smaller store forgets the least recently seen users.
 
 mod store;
 
-pub use store::{FreqCapStore, COUNTERS_PER_USER_MAX, USERS_MAX_CEILING};
+pub use store::{
+    FreqCapEntry, FreqCapExport, FreqCapImport, FreqCapStore, COUNTERS_PER_USER_MAX,
+    USERS_MAX_CEILING,
+};
 
 #[cfg(doc)]
 use crate::campaign::model::FrequencyCap;

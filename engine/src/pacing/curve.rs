@@ -68,6 +68,29 @@ impl TrafficCurve {
         TrafficCurve { shares, prefix }
     }
 
+    /// The curve whose [`TrafficCurve::shares`] are `shares`, exactly, when they are what a
+    /// curve holds (finite, each at least about [`CURVE_SHARE_MIN`], summing to 1); otherwise
+    /// the curve of `shares` as weights. For a curve read back from a checkpoint.
+    pub fn from_shares(shares: &[f64; HOURS_PER_DAY]) -> TrafficCurve {
+        let total: f64 = shares.iter().sum();
+        let valid = shares
+            .iter()
+            .all(|share| share.is_finite() && *share >= CURVE_SHARE_MIN * 0.5)
+            && (total - 1.0).abs() < 1e-9;
+        if !valid {
+            return TrafficCurve::from_weights(shares);
+        }
+        let mut prefix = [0.0; HOURS_PER_DAY + 1];
+        for hour in 0..HOURS_PER_DAY {
+            prefix[hour + 1] = prefix[hour] + shares[hour];
+        }
+        prefix[HOURS_PER_DAY] = 1.0;
+        TrafficCurve {
+            shares: *shares,
+            prefix,
+        }
+    }
+
     pub fn shares(&self) -> &[f64; HOURS_PER_DAY] {
         &self.shares
     }

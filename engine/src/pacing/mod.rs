@@ -11,13 +11,18 @@
 //!   Bernoulli draw against the campaign's throttle). Neither allocates.
 //! - On a timer: `update` re-plans every campaign from its remaining budget, the expected
 //!   remaining traffic of the day and the spend observed over the last interval.
+//! - Across a restart: `export` and `import` carry the learned curve, today's traffic and the
+//!   even campaigns' controllers; `PacerExport::merge` shares them out when the shard count
+//!   changes (`recovery`).
 
 mod curve;
+mod recovery;
 mod rng;
 
 pub use curve::{
     TrafficCurve, CURVE_SHARE_MIN, DIURNAL_PRIOR, HOURS_PER_DAY, SECONDS_PER_DAY, SECONDS_PER_HOUR,
 };
+pub use recovery::{CampaignPacingExport, PacerExport};
 pub use rng::PacingRng;
 
 use crate::campaign::{Campaign, Pacing};

@@ -98,7 +98,9 @@ pub mod token;
 // The names the HTTP wiring uses, flat, so that it does not depend on the split into files.
 pub use config::TrackingConfig;
 pub use dedupe::{
-    EventWindow, Lane, Seen, Verdict, WindowSize, BIDS_PER_S_CEILING, WINDOW_SEQUENCES_CEILING,
+    EventWindow, EventWindows, IssueRecoveredError, Lane, RestoreError, Seen, Verdict,
+    WindowExport, WindowMark, WindowSize, WindowsExport, WindowsImportError, BIDS_PER_S_CEILING,
+    HISTORY_WINDOWS_MAX, WINDOW_SEQUENCES_CEILING,
 };
 pub use loss::{loss_reason_from_query, LossReason};
 pub use price::{clearing_price_micros, price_from_query, price_micros_from_decimal, PriceRefusal};

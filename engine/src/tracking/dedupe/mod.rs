@@ -43,10 +43,19 @@
 //!
 //! The window is per shard and in memory: a restart starts an empty window with a new random
 //! base, so tokens of the previous run are out of reach (refused and counted), not counted
-//! again. In a fleet, each server judges only the tokens it signed: give each server its own
-//! `tracking.public_url`.
+//! again, unless the previous run's window is restored: `restore` exports the bits of its live
+//! sequences and rebuilds a window that judges them as before, and `windows`
+//! ([`EventWindows`]) keeps the earlier runs' windows next to this run's until their last
+//! token expires (at most [`HISTORY_WINDOWS_MAX`]). In a fleet, each server judges only the
+//! tokens it signed: give each server its own `tracking.public_url`.
 
 use super::EventKind;
+
+mod restore;
+mod windows;
+
+pub use restore::{IssueRecoveredError, RestoreError, WindowExport, WindowMark, EXPORT_HOLD_S_MAX};
+pub use windows::{EventWindows, WindowsExport, WindowsImportError, HISTORY_WINDOWS_MAX};
 
 #[cfg(test)]
 mod tests;
@@ -177,6 +186,9 @@ pub struct EventWindow {
     base: u64,
     /// Bids signed so far; the next bid's sequence is `base + n_issued`.
     n_issued: u64,
+    /// The first sequence (counted from `base`) the window judges: 0, but in a window restored
+    /// from an export, which holds only the bits of the sequences still live when exported.
+    floor: u64,
     /// Ring of marks, oldest at `marks_head`.
     marks: Box<[Mark]>,
     marks_head: usize,
@@ -224,6 +236,7 @@ impl EventWindow {
             n_groups,
             base,
             n_issued: 0,
+            floor: 0,
             marks: vec![Mark::default(); MARKS_MAX].into_boxed_slice(),
             marks_head: 0,
             marks_len: 0,
@@ -299,17 +312,10 @@ impl EventWindow {
 
     /// Records event `lane` of the bid with `sequence`, and says whether it is its first.
     pub fn first_seen(&mut self, lane: Lane, sequence: u64) -> Seen {
+        if !self.holds(sequence) {
+            return Seen::OutOfReach;
+        }
         let n = sequence.wrapping_sub(self.base);
-        if n >= self.n_issued {
-            return Seen::OutOfReach;
-        }
-        // The latest group was cleared when its first sequence was issued; the groups before
-        // it, back to the capacity, are intact.
-        let reach_start = ((self.n_issued - 1) / GROUP_SEQUENCES * GROUP_SEQUENCES)
-            .saturating_sub(self.capacity());
-        if n < reach_start {
-            return Seen::OutOfReach;
-        }
         let word = &mut self.words[self.group_of(n) * LANES + lane.idx()];
         let bit = 1u64 << (n % GROUP_SEQUENCES);
         if *word & bit != 0 {
@@ -346,6 +352,24 @@ impl EventWindow {
             EventKind::Loss => (self.first_seen(spend_lane, sequence), Seen::Repeat),
         };
         Verdict { own, impression }
+    }
+
+    /// Whether the window judges `sequence`: issued by it and still within its reach.
+    pub fn holds(&self, sequence: u64) -> bool {
+        let n = sequence.wrapping_sub(self.base);
+        n < self.n_issued && n >= self.reach_start()
+    }
+
+    /// The first sequence (counted from `base`) the window judges: the latest group was
+    /// cleared when its first sequence was issued; the groups before it, back to the capacity,
+    /// are intact (and, restored, only from `floor`). At most `n_issued`.
+    fn reach_start(&self) -> u64 {
+        let latest_group_start =
+            self.n_issued.saturating_sub(1) / GROUP_SEQUENCES * GROUP_SEQUENCES;
+        latest_group_start
+            .saturating_sub(self.capacity())
+            .max(self.floor)
+            .min(self.n_issued)
     }
 
     /// The first sequence (counted from `base`) whose token may still be accepted at
