@@ -1,5 +1,6 @@
-//! The admin listener: `/metrics` in Prometheus text format, gathered from every shard on
-//! demand, and a `/healthz` that connection pressure on the public port cannot reach.
+//! The admin listener: `/metrics` in Prometheus text format and `/stats` (per campaign spend
+//! and counts, JSON), gathered from every shard on demand, and a `/healthz` that connection
+//! pressure on the public port cannot reach.
 //!
 //! It runs in its own small executor, not on a shard, so a scrape never competes with bid
 //! requests for a shard's event loop beyond the snapshot each shard copies. Shards are asked
@@ -18,10 +19,11 @@ use glommio::channels::shared_channel::{
 use glommio::net::TcpListener;
 use glommio::{executor, spawn_local_into, Latency, Shares};
 
+use crate::clock;
 use crate::config::Config;
 use crate::http::{ConnectionContext, Endpoint, Handler, Method, Request, Response};
 use crate::shard::{accept_loop, StatsRequest, SHUTDOWN_POLL_INTERVAL};
-use crate::stats::{render_prometheus, ShardStats, StatsSnapshot};
+use crate::stats::{render_prometheus, render_stats_json, ShardStats, StatsSnapshot};
 
 /// How long a scrape waits for one shard's snapshot; a shard that does not answer in time is
 /// left out of that scrape rather than hanging it.
@@ -100,10 +102,10 @@ struct AdminHandler {
 
 impl AdminHandler {
     /// Asks every shard for a snapshot, in shard order.
-    async fn gather(&self) -> Vec<StatsSnapshot> {
+    async fn gather(&self, request: StatsRequest) -> Vec<StatsSnapshot> {
         let mut snapshots = Vec::with_capacity(self.shards.len());
         for (requests, replies) in &self.shards {
-            if requests.send(StatsRequest).await.is_err() {
+            if requests.send(request).await.is_err() {
                 continue;
             }
             let reply =
@@ -121,16 +123,23 @@ impl Handler for AdminHandler {
     async fn handle(&self, request: Request<'_>, response: &mut Response) {
         match (request.path, request.method) {
             ("/metrics", Method::Get | Method::Head) => {
-                let snapshots = self.gather().await;
+                let snapshots = self.gather(StatsRequest { books: false }).await;
                 let mut text = String::with_capacity(8 * 1024);
                 render_prometheus(&snapshots, &mut text);
                 response.set_text(Endpoint::Metrics, 200, &text);
                 response.content_type = "text/plain; version=0.0.4; charset=utf-8";
             }
+            ("/stats", Method::Get | Method::Head) => {
+                let snapshots = self.gather(StatsRequest { books: true }).await;
+                response.set_empty(Endpoint::Other, 200);
+                response.content_type = "application/json";
+                let today = clock::unix_s().div_euclid(86_400);
+                render_stats_json(&snapshots, today, &mut response.body);
+            }
             ("/healthz", Method::Get | Method::Head) => {
                 response.set_text(Endpoint::Healthz, 200, "ok\n")
             }
-            ("/metrics" | "/healthz", _) => {
+            ("/metrics" | "/healthz" | "/stats", _) => {
                 response.set_method_not_allowed(Endpoint::Other, "GET, HEAD");
             }
             _ => response.set_error(Endpoint::Other, 404, "no such endpoint", "path"),

@@ -20,6 +20,7 @@ use crate::bidders::{
     BidderConfig, FanoutConfig, BIDDERS_MAX, BIDDER_CONNECTIONS_CEILING, PRICE_CPM_CEILING,
 };
 use crate::currency::{Currency, CurrencyConfig};
+use crate::eventlog::EventsConfig;
 use crate::http::{
     HttpLimits, BODY_BYTES_CEILING, CONNECTIONS_PER_SHARD_CEILING, HEADERS_COUNT_CEILING,
     HEADER_BYTES_CEILING,
@@ -50,6 +51,8 @@ pub struct Config {
     pub fanout: FanoutConfig,
     /// The escape valve: when a shard degrades its answers under overload.
     pub overload: OverloadConfig,
+    /// The durable event log: where it lives, group commit, rotation, checkpoints.
+    pub events: EventsConfig,
 }
 
 /// Budgets, pacing, frequency caps and the routing of requests to the shard that owns the
@@ -214,6 +217,12 @@ impl ConfigCheck {
     }
 }
 
+/// The event log's directory next to a config file that names none.
+pub const EVENTS_DIR_NEXT_TO_CONFIG: &str = "data";
+/// The event log's directory of a server run without a config file (the embedded demo),
+/// relative to the working directory.
+pub const EVENTS_DIR_DEMO: &str = "adshard-data";
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -245,6 +254,12 @@ impl Config {
                 if file.is_relative() {
                     *file = base.join(&*file);
                 }
+            }
+            // The event log lives next to the config unless told otherwise.
+            if config.events.dir.as_os_str().is_empty() {
+                config.events.dir = base.join(EVENTS_DIR_NEXT_TO_CONFIG);
+            } else if config.events.dir.is_relative() {
+                config.events.dir = base.join(&config.events.dir);
             }
         }
         check
@@ -308,6 +323,9 @@ impl Config {
         };
         if let Err(reason) = parse_cpu_list(&self.server.cpus) {
             issue("server.cpus", reason);
+        }
+        for (field, reason) in self.events.problems() {
+            issue(field, reason);
         }
         if self.server.listen == self.server.admin_listen && self.server.listen.port() != 0 {
             issue(

@@ -31,4 +31,7 @@ pub enum StartError {
     Data(#[from] DataError),
     #[error("tracking: {0}")]
     Secret(String),
+    /// The event log cannot be recovered or written: the message names the file and what to do.
+    #[error("event log: {0}")]
+    Events(String),
 }

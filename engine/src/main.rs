@@ -37,6 +37,13 @@ enum Command {
         /// CPUs to pin shards to, e.g. "1" or "2-5", overrides server.cpus.
         #[arg(long)]
         cpus: Option<String>,
+        /// Recover past event-log segments damaged before their tail, losing the rest of each
+        /// such segment (logged loudly). Without it such damage stops the start.
+        #[arg(long)]
+        skip_damaged_segments: bool,
+        /// Event-log directory, overrides events.dir.
+        #[arg(long)]
+        events_dir: Option<PathBuf>,
     },
     /// Validate a config file and print every problem with its file and field.
     CheckConfig {
@@ -55,6 +62,8 @@ fn main() -> ExitCode {
             admin_listen,
             shards,
             cpus,
+            skip_damaged_segments,
+            events_dir,
         } => {
             let (mut loaded, source) = match &config {
                 Some(path) => match Config::load(path) {
@@ -74,6 +83,10 @@ fn main() -> ExitCode {
             }
             if let Some(cpus) = cpus {
                 loaded.server.cpus = cpus;
+            }
+            loaded.events.skip_damaged_segments = skip_damaged_segments;
+            if let Some(dir) = events_dir {
+                loaded.events.dir = dir;
             }
             let issues = loaded.validate(&PathBuf::from("command line"));
             if !issues.is_empty() {
@@ -120,6 +133,10 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     let Some(config) = check.config else {
         return problems_found(file, n_problems);
     };
+    if let Err(reason) = adshard::recovery::check_events_dir(&config) {
+        eprintln!("{}: {reason}", file.display());
+        n_problems += 1;
+    }
     match adshard::server::load_campaigns(&config) {
         Ok(data) if n_problems == 0 => {
             println!(

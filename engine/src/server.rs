@@ -79,6 +79,8 @@ pub struct ServerHandle {
     shard_cpus: Vec<usize>,
     shutdown: Arc<AtomicBool>,
     executors: Vec<ExecutorJoinHandle<()>>,
+    /// The event-log directory's lock, held until the shards have stopped.
+    _events: Option<crate::eventlog::layout::Layout>,
 }
 
 impl ServerHandle {
@@ -251,6 +253,7 @@ fn start_on(
             source,
         })?;
 
+    let (events_layout, mut shard_events) = recover_events(&config, &campaigns, cpus.len())?;
     let (ready_sender, ready_receiver) = std::sync::mpsc::sync_channel(cpus.len());
     let mut executors = Vec::with_capacity(cpus.len() + 1);
     let mut admin_channels = Vec::with_capacity(cpus.len());
@@ -270,6 +273,7 @@ fn start_on(
             meshes: meshes.clone(),
             tracking_secret: secret.clone(),
             ready: ready_sender.clone(),
+            events: shard_events.next(),
         };
         let mut builder = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("adshard-shard-{shard_idx}"))
@@ -337,5 +341,40 @@ fn start_on(
         shard_cpus: cpus,
         shutdown,
         executors,
+        _events: events_layout,
     })
+}
+
+/// Recovers the event log for `n_shards` shards (see `recovery`) and logs what it found; the
+/// layout (the directory's lock) and each shard's part, in shard order.
+fn recover_events(
+    config: &Config,
+    campaigns: &CampaignData,
+    n_shards: usize,
+) -> Result<
+    (
+        Option<crate::eventlog::layout::Layout>,
+        std::vec::IntoIter<crate::recovery::ShardEvents>,
+    ),
+    StartError,
+> {
+    let started = clock::now();
+    let recovered = crate::recovery::recover(config, campaigns, n_shards, clock::unix_s())
+        .map_err(|error| StartError::Events(error.to_string()))?;
+    let elapsed_ms = clock::elapsed_since(started).as_millis() as u64;
+    let Some((layout, shards, report)) = recovered else {
+        tracing::warn!("event log off (events.enabled = false): nothing survives a restart");
+        return Ok((None, Vec::new().into_iter()));
+    };
+    let records: u64 = report.per_shard.iter().map(|s| s.records).sum();
+    tracing::info!(
+        dir = %report.dir.display(),
+        previous_generation = report.previous.map(|c| c.generation),
+        previous_shards = report.previous.map(|c| c.n_shards),
+        generation = report.generation,
+        records_replayed = records,
+        elapsed_ms,
+        "event log recovered"
+    );
+    Ok((Some(layout), shards.into_iter()))
 }

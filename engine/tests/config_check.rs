@@ -12,7 +12,14 @@ fn example() -> std::path::PathBuf {
 
 #[test]
 fn example_config_lists_the_defaults() {
-    let loaded = Config::load(&example()).expect("example config is valid");
+    let mut loaded = Config::load(&example()).expect("example config is valid");
+    // An empty `events.dir` is resolved against the config file's directory.
+    assert_eq!(
+        loaded.events.dir,
+        example().parent().unwrap().join("data"),
+        "events.dir"
+    );
+    loaded.events.dir = std::path::PathBuf::new();
     let defaults = Config::default();
     assert_eq!(format!("{loaded:?}"), format!("{defaults:?}"));
 }

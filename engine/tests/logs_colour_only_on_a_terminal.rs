@@ -7,6 +7,13 @@ use std::process::{Command, Stdio};
 
 /// Starts `adshard serve` with stderr to a pipe and returns what it logged up to "serving".
 fn serve_logs(envs: &[(&str, &str)]) -> String {
+    // Its own event-log directory: the tests run at once, and a directory has one writer.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let events_dir = std::env::temp_dir().join(format!(
+        "adshard-colour-events-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let mut serve = Command::new(env!("CARGO_BIN_EXE_adshard"))
         .args([
             "serve",
@@ -16,6 +23,8 @@ fn serve_logs(envs: &[(&str, &str)]) -> String {
             "127.0.0.1:0",
         ])
         .args(["--shards", "1"])
+        .arg("--events-dir")
+        .arg(&events_dir)
         .env_remove("NO_COLOR")
         .envs(envs.iter().copied())
         .stdout(Stdio::null())

@@ -71,8 +71,13 @@ fn spawn_server() -> (Child, std::net::SocketAddr) {
 fn spawn_server_logged() -> (Child, std::net::SocketAddr, Log) {
     let port = free_port();
     let admin = free_port();
+    // Each server its own event-log directory: the tests run at once, and a directory has
+    // one writer.
+    let events_dir = std::env::temp_dir().join(format!("adshard-shutdown-events-{port}"));
     let child = Command::new(env!("CARGO_BIN_EXE_adshard"))
-        .args(["serve", "--shards", "1", "--listen"])
+        .args(["serve", "--shards", "1", "--events-dir"])
+        .arg(&events_dir)
+        .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--admin-listen")
         .arg(format!("127.0.0.1:{admin}"))

@@ -27,6 +27,21 @@ pub struct TestServer {
     pub handle: Option<ServerHandle>,
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// The event-log directory the server was given when the test did not choose one: made
+    /// for this server, removed with it.
+    events_dir: Option<std::path::PathBuf>,
+}
+
+/// A fresh event-log directory for one in-process server: tests run many servers in one
+/// process, and each needs its own (a directory has one writer).
+fn fresh_events_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "adshard-events-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 impl TestServer {
@@ -51,7 +66,10 @@ impl TestServer {
         // shed it (routing_serves_on_owner_shard failed so once). Tests of the valve turn it
         // on themselves.
         config.overload.enabled = false;
+        let own_dir = fresh_events_dir();
+        config.events.dir = own_dir.clone();
         configure(&mut config);
+        let events_dir = (config.events.dir == own_dir).then_some(own_dir);
         let handle = server::start_with(config, campaigns).expect("server starts");
         let addr = handle.listen_addr();
         let admin = handle.admin_addr();
@@ -59,6 +77,7 @@ impl TestServer {
             handle: Some(handle),
             addr,
             admin,
+            events_dir,
         }
     }
 
@@ -111,6 +130,9 @@ impl Drop for TestServer {
             if !std::thread::panicking() {
                 assert!(clean, "every executor ends cleanly");
             }
+        }
+        if let Some(dir) = self.events_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

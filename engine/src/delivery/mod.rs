@@ -57,6 +57,9 @@ pub enum Refusal {
     FrequencyCap,
     /// The pacer's draw fell above the campaign's throttle.
     Pacing,
+    /// The campaign has a budget and the event log cannot write: a commitment made now could
+    /// be lost in a crash, so none is made until the log recovers.
+    LogUnavailable,
 }
 
 /// What decides whether a campaign may deliver beyond its targeting: its budget (across
@@ -67,6 +70,8 @@ pub struct Delivery {
     pacer: Pacer,
     freqcaps: FreqCapStore,
     rng: PacingRng,
+    /// Whether commitments may be made: false while the shard's event log cannot write.
+    commitments_durable: bool,
 }
 
 impl Delivery {
@@ -84,6 +89,7 @@ impl Delivery {
             pacer: Pacer::for_campaigns(settings.pacing, campaigns),
             freqcaps: FreqCapStore::with_capacity(settings.freqcap_users_max),
             rng: PacingRng::new(PACING_SEED ^ shard_idx as u64),
+            commitments_durable: true,
         }
     }
 
@@ -114,10 +120,21 @@ impl Delivery {
         &mut self.freqcaps
     }
 
+    /// Tells the gate whether the event log can keep commitments now (the shard sets it before
+    /// each decision): while it cannot, budgeted campaigns do not bid.
+    pub fn set_commitments_durable(&mut self, durable: bool) {
+        self.commitments_durable = durable;
+    }
+
     /// Counts one auction request into today's traffic, which even pacing follows.
     #[inline]
     pub fn observe_request(&mut self, now_unix_s: i64) {
-        self.pacer.observe_request(now_unix_s);
+        self.pacer.observe_requests(1, now_unix_s);
+    }
+
+    /// Counts `n` auction requests seen at `now_unix_s` (a traffic record's replay).
+    pub fn observe_requests(&mut self, n: u64, now_unix_s: i64) {
+        self.pacer.observe_requests(n, now_unix_s);
     }
 
     /// The gate: whether campaign `campaign_idx`, which matched the request, may bid on it.
@@ -135,6 +152,9 @@ impl Delivery {
         now_unix_s: i64,
     ) -> Result<(), Refusal> {
         if self.ledger.is_limited(campaign_idx) {
+            if !self.commitments_durable {
+                return Err(Refusal::LogUnavailable);
+            }
             // Prices are CPM: the ledger is asked about one event at the campaign's bid.
             self.ledger
                 .check(campaign_idx, campaign.bid_cpm_micros / 1000, now_unix_s)
@@ -250,6 +270,13 @@ impl Delivery {
     ) -> bool {
         self.ledger
             .release(campaign_idx, issued_unix_s, committed_micros, now_unix_s)
+    }
+
+    /// A commitment replayed from the event log at start: held again, without the gate's
+    /// checks (it passed them when it was made).
+    pub fn commit_recovered(&mut self, campaign_idx: u32, amount_micros: i64, issued_unix_s: i64) {
+        self.ledger
+            .commit_recovered(campaign_idx, amount_micros, issued_unix_s);
     }
 
     /// Counts an impression of a campaign to a user against the campaign's `caps`; a campaign

@@ -75,6 +75,11 @@ pub struct EventsConfig {
     pub checkpoint_interval_s: u64,
     /// Auctions without a bid of ours to log: `"off"` or a sampling rate in (0, 1].
     pub log_no_bids: LogNoBids,
+    /// Recover past a segment damaged before its tail, losing the rest of that segment (said
+    /// loudly). Not a config key: only `serve --skip-damaged-segments` sets it, for the one
+    /// start an operator chose it for.
+    #[serde(skip)]
+    pub skip_damaged_segments: bool,
 }
 
 impl Default for EventsConfig {
@@ -90,6 +95,7 @@ impl Default for EventsConfig {
             retention_segments: 16,
             checkpoint_interval_s: 60,
             log_no_bids: LogNoBids::default(),
+            skip_damaged_segments: false,
         }
     }
 }

@@ -23,4 +23,4 @@ pub mod writer;
 
 pub use config::{EventsConfig, LogNoBids, NoBidsWord};
 pub use record::{BidRecord, EventRecord, Lsn, NoBidRecord, Record, RunRecord, TrafficRecord};
-pub use writer::{EventLog, LogCounters, Unavailable};
+pub use writer::{EventLog, LogCounters, LogSnapshot, Unavailable};

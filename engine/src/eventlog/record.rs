@@ -14,7 +14,8 @@
 //! [`Record::Campaigns`] before them), not its id: a bid record is ~40 bytes.
 
 use crate::binary::{DecodeError, Reader, Writer};
-use crate::tracking::EventKind;
+use crate::campaign::SpendOn;
+use crate::tracking::{EventKind, LossReason};
 
 /// A record's log sequence number.
 pub type Lsn = u64;
@@ -67,6 +68,10 @@ pub struct EventRecord {
     pub committed_micros: i64,
     pub issued_unix_s: i64,
     pub user_key: u64,
+    /// The event the campaign paid for when the bid was made: a loss is judged on its lane.
+    pub spend_on: SpendOn,
+    /// A loss notice's reason (`Unknown` for the other kinds).
+    pub loss_reason: LossReason,
     pub at_unix_s: i64,
 }
 
@@ -149,6 +154,11 @@ impl Record<'_> {
                     .i64(r.committed_micros)
                     .i64(r.issued_unix_s)
                     .u64(r.user_key)
+                    .u8(match r.spend_on {
+                        SpendOn::Win => 0,
+                        SpendOn::Impression => 1,
+                    })
+                    .u8(r.loss_reason.idx() as u8)
                     .i64(r.at_unix_s);
             }
             Record::Traffic(r) => {
@@ -271,6 +281,14 @@ fn decode_body(body: &[u8]) -> Result<(Lsn, Record<'_>), DecodeError> {
                 committed_micros: r.i64()?,
                 issued_unix_s: r.i64()?,
                 user_key: r.u64()?,
+                spend_on: match r.u8()? {
+                    0 => SpendOn::Win,
+                    1 => SpendOn::Impression,
+                    _ => return Err(r.invalid("spend_on")),
+                },
+                loss_reason: *LossReason::ALL
+                    .get(r.u8()? as usize)
+                    .ok_or_else(|| r.invalid("loss reason"))?,
                 at_unix_s: r.i64()?,
             })
         }
@@ -315,6 +333,8 @@ mod tests {
                 committed_micros: 2_500,
                 issued_unix_s: 1_700_000_001,
                 user_key: 99,
+                spend_on: SpendOn::Impression,
+                loss_reason: LossReason::Unknown,
                 at_unix_s: 1_700_000_005,
             }),
             Record::Traffic(TrafficRecord {

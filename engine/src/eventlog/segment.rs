@@ -125,7 +125,7 @@ pub fn scan<'a>(
             Frame::End => return Ending::Clean { end: offset },
             Frame::Record { lsn, record, next } if lsn == next_lsn => {
                 each(lsn, record);
-                next_lsn += 1;
+                next_lsn = next_lsn.saturating_add(1);
                 offset = next;
                 continue;
             }

@@ -63,6 +63,24 @@ pub struct LogCounters {
     pub commit_us_max: u64,
 }
 
+/// The log's state for `/metrics`: its counters, whether it can write, what waits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogSnapshot {
+    pub enabled: bool,
+    pub healthy: bool,
+    pub counters: LogCounters,
+    pub pending_bytes: u64,
+    pub last_lsn: Lsn,
+    pub durable_lsn: Lsn,
+    pub checkpoints: u64,
+    pub checkpoint_failures: u64,
+    /// The last checkpoint: bytes, and microseconds to build and encode it on the shard,
+    /// then to write it.
+    pub checkpoint_bytes: u64,
+    pub checkpoint_encode_us: u64,
+    pub checkpoint_write_us: u64,
+}
+
 /// What the log knows of its records: appended (`next_lsn - 1`) and durable.
 #[derive(Debug)]
 struct Buffered {
@@ -151,10 +169,34 @@ impl EventLog {
         self.durable_lsn.get()
     }
 
+    /// The log's part of a statistics snapshot (the checkpoint fields are the shard's).
+    pub fn snapshot(&self) -> LogSnapshot {
+        LogSnapshot {
+            enabled: true,
+            healthy: self.is_healthy(),
+            counters: self.counters(),
+            pending_bytes: self.pending_bytes() as u64,
+            last_lsn: self.last_lsn(),
+            durable_lsn: self.durable_lsn(),
+            ..LogSnapshot::default()
+        }
+    }
+
     /// Bytes appended and not yet durable.
     pub fn pending_bytes(&self) -> usize {
         let buffered = self.buffered.borrow();
         buffered.pending.len()
+    }
+
+    /// Counts segments deleted by retention.
+    pub fn count_deleted(&self, n: u64) {
+        self.buffered.borrow_mut().counters.segments_deleted += n;
+    }
+
+    /// Whether a record to be acknowledged would be taken now: the caller checks before it
+    /// changes the state the record describes.
+    pub fn accepts_acknowledged(&self) -> bool {
+        self.is_healthy() && self.buffered.borrow().pending.len() < PENDING_BYTES_MAX
     }
 
     /// Appends a record that will be acknowledged once durable (a tracking event): refused
@@ -430,4 +472,66 @@ pub async fn sync_dir(dir: &Path) -> std::io::Result<()> {
     directory.sync().await?;
     directory.close().await?;
     Ok(())
+}
+
+/// Writes `bytes` as the file `name` in `dir` atomically and durably: into `tmp_name` through
+/// a DMA file, `fdatasync`, rename over `name`, then `fsync` of the directory. A crash leaves
+/// either the old file or the new one, never a part.
+pub async fn replace_file_durably(
+    dir: &Path,
+    name: &str,
+    tmp_name: &str,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let tmp = dir.join(tmp_name);
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .dma_open(&tmp)
+        .await?;
+    let align = file.alignment().max(512) as usize;
+    let size = bytes.len().div_ceil(align).max(1) * align;
+    let mut buffer = file.alloc_dma_buffer(size);
+    let out = buffer.as_bytes_mut();
+    out[..bytes.len()].copy_from_slice(bytes);
+    out[bytes.len()..].fill(0);
+    let written = file.write_at(buffer, 0).await?;
+    if written < size {
+        let _ = file.close().await;
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WriteZero,
+            format!("short write: {written} of {size} bytes"),
+        ));
+    }
+    file.truncate(bytes.len() as u64).await?;
+    file.fdatasync().await?;
+    file.rename(dir.join(name)).await?;
+    file.close().await?;
+    sync_dir(dir).await
+}
+
+/// Deletes the shard's segments that a checkpoint at `position` covers (every record in them
+/// is at or before it), keeping the newest `keep` of those. Returns how many were deleted.
+pub async fn delete_covered_segments(
+    shard_dir: &Path,
+    position: Lsn,
+    keep: usize,
+) -> std::io::Result<u64> {
+    let segments =
+        super::read::segment_files(shard_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+    // Segment i is covered when the next one starts at or before `position + 1`.
+    let covered = segments
+        .windows(2)
+        .take_while(|pair| pair[1].0 <= position + 1)
+        .count();
+    let mut deleted = 0;
+    for (_, path) in segments.iter().take(covered.saturating_sub(keep)) {
+        glommio::io::remove(path).await?;
+        deleted += 1;
+    }
+    if deleted > 0 {
+        sync_dir(shard_dir).await?;
+    }
+    Ok(deleted)
 }

@@ -378,13 +378,20 @@ impl Pacer {
 
     /// Counts one auction request at `now_unix_s` into today's traffic.
     pub fn observe_request(&mut self, now_unix_s: i64) {
+        self.observe_requests(1, now_unix_s);
+    }
+
+    /// Counts `n` auction requests at `now_unix_s` into today's traffic (one, live; a traffic
+    /// record's worth, in a replay of the event log).
+    #[inline]
+    pub fn observe_requests(&mut self, n: u64, now_unix_s: i64) {
         self.traffic.roll_to(now_unix_s, &self.config);
         let hour = (now_unix_s.rem_euclid(SECONDS_PER_DAY) / SECONDS_PER_HOUR) as usize;
         debug_assert!(hour < HOURS_PER_DAY);
         if let Some(count) = self.traffic.hour_counts.get_mut(hour) {
-            *count = count.saturating_add(1);
+            *count = count.saturating_add(n);
         }
-        self.traffic.requests_today = self.traffic.requests_today.saturating_add(1);
+        self.traffic.requests_today = self.traffic.requests_today.saturating_add(n);
     }
 
     /// Re-plans every even campaign. Call it on a timer (every second in the server, every

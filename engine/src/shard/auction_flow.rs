@@ -11,9 +11,12 @@ use super::{unsent, RequestScratch, ShardHandler};
 use crate::adrequest::AdRequest;
 use crate::auction::response::{write_bid_response, ResponseContext};
 use crate::auction::{merge_external_bids, run_auction_gated, ExternalBid, Winner};
+use crate::campaign::Campaign;
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::currency::Currency;
+use crate::delivery::per_event_micros;
+use crate::eventlog::{BidRecord, Record};
 use crate::freqcap::{owner_shard, user_key_hash};
 use crate::http::{Endpoint, Request, Response};
 use crate::openrtb::parse_bid_request;
@@ -309,6 +312,12 @@ impl ShardHandler {
             .user_key
             .map_or(0, |key| user_key_hash(ad_request.text(key.text)));
         delivery.observe_request(now_unix_s);
+        self.requests_unlogged.set(self.requests_unlogged.get() + 1);
+        delivery.set_commitments_durable(
+            self.log
+                .as_ref()
+                .map_or(true, |log| log.accepts_acknowledged()),
+        );
         run_auction_gated(
             &*catalog,
             ad_request,
@@ -423,6 +432,7 @@ impl ShardHandler {
                 return;
             };
             let campaign = &catalog.campaigns()[winner.campaign_idx as usize];
+            self.log_bid(winner, campaign, sequence, currency, now_unix_s);
             let imp_id = ad_request
                 .imps()
                 .get(winner.imp_idx)
@@ -449,6 +459,44 @@ impl ShardHandler {
             let signed = self.signer.sign(&claims, tokens);
             debug_assert!(signed.is_ok(), "{signed:?}");
         }
+    }
+
+    /// Appends the record of a campaign's winning bid to the log: its sequence and what it
+    /// committed (what `Delivery::commit_winners` reserved). Nobody waits for it: it is durable
+    /// with the next commit, and the overspend a crash before then can cause is bounded in
+    /// ARCHITECTURE.md.
+    fn log_bid(
+        &self,
+        winner: &Winner,
+        campaign: &Campaign,
+        sequence: u64,
+        currency: Currency,
+        now_unix_s: i64,
+    ) {
+        let Some(log) = &self.log else {
+            return;
+        };
+        let budgeted =
+            campaign.budget.total_micros.is_some() || campaign.budget.daily_micros.is_some();
+        let committed_micros = if budgeted {
+            per_event_micros(
+                &self.currencies,
+                winner.price_micros,
+                currency,
+                campaign.currency,
+            )
+            .unwrap_or(0)
+        } else {
+            0
+        };
+        // A full buffer (the disk has failed for a while) drops the record, counted: budgeted
+        // campaigns do not bid then, so no commitment is lost with it.
+        let _ = log.append(&Record::Bid(BidRecord {
+            sequence,
+            campaign: winner.campaign_idx,
+            committed_micros,
+            at_unix_s: now_unix_s,
+        }));
     }
 
     /// Counts the bids that leave: per campaign, and per external bidder as a win.

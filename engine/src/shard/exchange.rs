@@ -33,7 +33,12 @@ impl ShardHandler {
     /// A message from another shard on the control mesh.
     pub(super) fn on_control_message(&self, peer: usize, message: ShardMessage) {
         match message {
-            ShardMessage::Tracking(event) => self.apply_tracking(event),
+            ShardMessage::Tracking { event, ticket } => {
+                self.on_forwarded_event(peer, event, ticket);
+            }
+            ShardMessage::TrackingDone { ticket, durable } => {
+                self.tickets.complete(ticket, durable);
+            }
             ShardMessage::BudgetRound { round, day, deltas } => {
                 self.delivery
                     .borrow_mut()
@@ -112,8 +117,11 @@ impl ShardHandler {
         }
     }
 
-    /// Re-plans pacing from the ledger's view of today's spend (background queue).
+    /// Re-plans pacing from the ledger's view of today's spend (background queue), and drops
+    /// earlier runs' event windows once none of their tokens can be accepted.
     pub(super) fn update_pacing(&self) {
-        self.delivery.borrow_mut().update_pacing(clock::unix_s());
+        let now = clock::unix_s();
+        self.delivery.borrow_mut().update_pacing(now);
+        self.events.borrow_mut().expire(now);
     }
 }

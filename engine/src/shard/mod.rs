@@ -29,10 +29,12 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 mod auction_flow;
+mod durability;
 mod exchange;
 pub mod route;
 mod routes;
 mod run;
+pub mod tickets;
 mod tracking_flow;
 
 pub use run::{accept_loop, run, SHUTDOWN_POLL_INTERVAL};
@@ -43,23 +45,27 @@ use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
 use crate::adrequest::AdRequest;
 use crate::auction::{AuctionScratch, AuctionSettings};
 use crate::bidders::fanout::Fanout;
-use crate::budget::{Delta, LedgerSettings};
+use crate::budget::Delta;
 use crate::campaign::{CampaignData, SpendOn};
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::config::Config;
 use crate::currency::CurrencyTable;
-use crate::delivery::{Delivery, DeliverySettings};
+use crate::delivery::Delivery;
+use crate::eventlog::EventLog;
 use crate::http::ConnectionContext;
 use crate::overload::Overload;
-use crate::pacing::PacingConfig;
-use crate::stats::{BidderSnapshot, CampaignCounters, DeliverySnapshot, ShardStats, StatsSnapshot};
+use crate::recovery;
+use crate::stats::{
+    BidderSnapshot, CampaignBook, CampaignCounters, DeliverySnapshot, ShardStats, StatsSnapshot,
+};
 use crate::tracking::{
-    BidTokens, EventKind, EventWindow, LossReason, TokenScratch, TokenSigner, WindowSize,
+    BidTokens, EventKind, EventWindow, EventWindows, LossReason, TokenScratch, TokenSigner,
 };
 use auction_flow::DecisionCounters;
 use exchange::Exchange;
 use route::{RouteMessage, Waiters};
+use tickets::{AckQueue, Ticket, Tickets};
 
 /// Everything a shard thread is started with. `Send`, unlike what the shard builds from it.
 #[derive(Debug)]
@@ -81,6 +87,9 @@ pub struct ShardSetup {
     pub ready: std::sync::mpsc::SyncSender<usize>,
     /// The tracking secret, already resolved (config, environment, or demo).
     pub tracking_secret: Arc<Vec<u8>>,
+    /// Where the shard's event log goes and the state recovery gave it; `None` when the log
+    /// is off.
+    pub events: Option<crate::recovery::ShardEvents>,
 }
 
 /// The three meshes every shard joins.
@@ -112,8 +121,14 @@ impl std::fmt::Debug for ShardMeshes {
 pub enum ShardMessage {
     /// A verified tracking event, sent to the shard that answered the auction (named in the
     /// token): it holds the bid's budget commitment and the user's caps, and its dedupe window
-    /// judges every repeat of the event wherever the client connected.
-    Tracking(TrackingEvent),
+    /// judges every repeat of the event wherever the client connected. The owner answers the
+    /// ticket once the event is durable in its log.
+    Tracking {
+        event: TrackingEvent,
+        ticket: Option<Ticket>,
+    },
+    /// The owner's answer to a forwarded event's ticket: whether it is durable.
+    TrackingDone { ticket: Ticket, durable: bool },
     /// A budget round: the sender's changed campaigns since its last round.
     BudgetRound {
         round: u64,
@@ -152,7 +167,10 @@ pub const MESH_CHANNEL_CAPACITY: usize = 1024;
 
 /// A request for a statistics snapshot.
 #[derive(Debug, Clone, Copy)]
-pub struct StatsRequest;
+pub struct StatsRequest {
+    /// Include every campaign's books (ids, counters, budgets) for `/stats`.
+    pub books: bool,
+}
 
 /// The public port's routes and everything they decide with. One per shard.
 #[derive(Debug)]
@@ -171,8 +189,9 @@ pub struct ShardHandler {
     request: RefCell<AdRequest>,
     /// Reused by every decision; borrowed only between awaits.
     scratch: RefCell<RequestScratch>,
-    /// The events seen of the bids this shard signed, and its bid sequence numbers.
-    events: RefCell<EventWindow>,
+    /// The events seen of the bids this shard signed (this run's window, and earlier runs'
+    /// restored by recovery), and its bid sequence numbers.
+    events: RefCell<EventWindows>,
     delivery: RefCell<Delivery>,
     /// Where auctions were decided and how long they took, for `/metrics`.
     decisions: RefCell<DecisionCounters>,
@@ -184,6 +203,17 @@ pub struct ShardHandler {
     /// Budget round buffers returned by the peers, and acknowledgements still to send (one
     /// per peer at most: a peer has at most one round in flight).
     exchange: RefCell<Exchange>,
+    /// The shard's event log; `None` when `events.enabled` is off.
+    log: Option<Rc<EventLog>>,
+    /// Tracking calls waiting for another shard's log.
+    tickets: Tickets,
+    /// Forwarded events whose tickets this shard still has to answer.
+    acks: RefCell<AckQueue>,
+    /// Auction requests since the last traffic record, for the pacing curve's replay.
+    requests_unlogged: std::cell::Cell<u64>,
+    /// The log generation this run writes.
+    generation: u64,
+    checkpoints: durability::CheckpointCounters,
 }
 
 /// The senders of the three meshes.
@@ -222,41 +252,17 @@ fn unsent<T>(error: glommio::GlommioError<T>) -> Option<T> {
     }
 }
 
-/// What the delivery state of a shard among `n_shards` is built with.
-fn delivery_settings(config: &Config, n_shards: usize) -> DeliverySettings {
-    DeliverySettings {
-        ledger: LedgerSettings {
-            allowance_micros: config.delivery.budget_shard_allowance_micros,
-            // A token is accepted until `ttl` after its issue time, judged by a clock that may
-            // be up to the skew behind ours.
-            hold_s: config.tracking.hold_s(),
-            n_peers: n_shards - 1,
-        },
-        // Full throttle until the first update: a started shard knows no spend yet, the budget
-        // ledger bounds that first interval, and spend at throttle 1 is the best measurement
-        // for the controller's first step. A cautious start would also make a new server's
-        // first bids a coin toss.
-        pacing: PacingConfig {
-            throttle_start: 1.0,
-            ..PacingConfig::default()
-        },
-        freqcap_users_max: config.delivery.freqcap_users_per_shard_max,
-    }
-}
-
 /// The dedupe window of shard `shard_idx`, sized from the config. Its sequences start at a
 /// random number (from the OS, through std's hasher keys), so the tokens of an earlier run, or
 /// of another server, are out of its reach instead of being counted again.
-fn event_window(config: &Config, shard_idx: usize) -> EventWindow {
+fn event_window(config: &Config, shard_idx: usize) -> EventWindows {
     use std::hash::{BuildHasher, Hasher};
     let hold_s = config.tracking.hold_s();
-    // Validation refused every config this fails for.
-    let size = WindowSize::for_rate(config.tracking.bids_per_shard_per_s_max, hold_s)
-        .expect("tracking.bids_per_shard_per_s_max validated");
+    let size = recovery::window_size(config);
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_usize(shard_idx);
     hasher.write_i64(clock::unix_s());
-    EventWindow::new(size, hold_s, hasher.finish())
+    EventWindows::new(EventWindow::new(size, hold_s, hasher.finish()))
 }
 
 impl ShardHandler {
@@ -276,7 +282,7 @@ impl ShardHandler {
         let n_shards = senders.control.nr_consumers().max(1);
         let peer_id = senders.control.peer_id();
         let delivery = Delivery::new(
-            delivery_settings(config, n_shards),
+            recovery::delivery_settings(config, n_shards),
             catalog.campaigns(),
             peer_id,
             clock::unix_s(),
@@ -303,6 +309,12 @@ impl ShardHandler {
             fanout: Fanout::new(&config.bidders, &config.fanout, 0xb1dd ^ peer_id as u64),
             overload: Overload::new(&config.overload),
             context,
+            log: None,
+            tickets: Tickets::default(),
+            acks: RefCell::new(AckQueue::default()),
+            requests_unlogged: std::cell::Cell::new(0),
+            generation: 0,
+            checkpoints: durability::CheckpointCounters::default(),
         }
     }
 
@@ -315,7 +327,7 @@ impl ShardHandler {
     }
 
     /// This shard's statistics with campaign ids from its catalog.
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub fn snapshot(&self, request: StatsRequest) -> StatsSnapshot {
         let catalog = self.catalog.borrow().clone();
         let mut snapshot = self
             .context
@@ -343,6 +355,21 @@ impl ShardHandler {
         snapshot.tracking_bids_refused = events.n_refused();
         snapshot.tracking_window_bytes = events.memory_bytes();
         snapshot.overload = self.overload.snapshot();
+        if request.books {
+            let counters = self.context.stats.campaigns.borrow();
+            snapshot.books = catalog
+                .campaigns()
+                .iter()
+                .enumerate()
+                .map(|(idx, campaign)| CampaignBook {
+                    id: campaign.id.clone(),
+                    counters: counters.get(idx).copied().unwrap_or_default(),
+                    daily_budget_micros: campaign.budget.daily_micros,
+                    total_budget_micros: campaign.budget.total_micros,
+                })
+                .collect();
+        }
+        snapshot.log = self.log_snapshot();
         snapshot.bidders = self
             .fanout
             .counters()

@@ -1,30 +1,37 @@
-//! The tracking endpoints' flow through a shard: verify the token, answer at once, and count
-//! the event on the shard that decided its bid (which holds its budget commitment, the user's
-//! caps and the event window that judges its repeats by the bid's sequence number). Tokens are `tracking`'s, the money is
-//! `delivery`'s; this file carries the event from one to the other across shards.
+//! The tracking endpoints' flow through a shard: verify the token, count the event on the
+//! shard that decided its bid (which holds its budget commitment, the user's caps and the
+//! event window that judges its repeats by the bid's sequence number), and answer once the
+//! event is durable in that shard's log: an acknowledged event survives a crash. Tokens are
+//! `tracking`'s, the money is `books`' and `delivery`'s, durability is `eventlog`'s; this file
+//! carries the event from one to the other across shards.
 //!
-//! Who charges: a campaign that spends on wins is charged by the win notice (`nurl`), one that
-//! spends on impressions by the billing notice (`burl`), each at the clearing price the
-//! exchange reports in it (within the signed price) and once per bid. The impression pixel
-//! counts the impression and the user's caps but never charges: the browser fires it, and it
-//! knows no price. An impression reported by both the pixel and the billing notice is counted
-//! once, by whichever arrives first, and charged once, by the billing notice.
+//! Who charges, and how a loss notice resolves a bid: see `books`.
 //!
-//! A loss notice (`lurl`) resolves its bid like the spend event would, but spends nothing: the
-//! first of the two, judged on the spend event's lane, decides. A first loss releases the bid's
-//! commitment at once and is counted per campaign and per reason; a loss after the spend event
-//! changes nothing, and a spend event after a loss is a repeat, not charged.
+//! A repeat is answered like the first sighting (the caller cannot tell them apart), once
+//! everything logged before it is durable: the first sighting may still be in the buffer.
+//! When the log cannot write, the call gets 503 with `Retry-After` and nothing is counted.
 
+use std::time::Duration;
+
+use super::tickets::{Applied, Ticket};
 use super::{ShardHandler, ShardMessage, TrackingEvent};
+use crate::books;
 use crate::campaign::{Campaign, SpendOn};
 use crate::clock;
 use crate::delivery::{per_event_micros, spend_micros};
+use crate::eventlog::{EventRecord, Record};
 use crate::http::{Endpoint, Request, Response};
 use crate::stats::TrackingOutcome;
 use crate::tracking::{
     check_age, clearing_price_micros, loss_reason_from_query, price_from_query, token_from_query,
-    BuyerKind, EventKind, Lane, LossReason, Seen, TokenError, TrackingClaims,
+    BuyerKind, EventKind, LossReason, TokenError, TrackingClaims,
 };
+
+/// The longest a tracking call waits for its event to be durable on its owner shard before it
+/// answers 503 (the caller retries; the event, if it was counted, is then a repeat).
+const DURABLE_WAIT_MAX: Duration = Duration::from_secs(5);
+/// What a 503 for a log that cannot write asks the caller to wait before retrying.
+const RETRY_AFTER: &[u8] = b"Retry-After: 1\r\n";
 
 /// The 1x1 transparent GIF an impression pixel answers with.
 const PIXEL_GIF: &[u8] = &[
@@ -70,15 +77,6 @@ fn charges(kind: EventKind, spend_on: SpendOn) -> bool {
     )
 }
 
-/// The lane of the event a campaign spending on `spend_on` pays for: where its bids' loss
-/// notices are judged, so that the spend event and the loss resolve a bid once between them.
-fn spend_lane(spend_on: SpendOn) -> Lane {
-    match spend_on {
-        SpendOn::Win => Lane::Win,
-        SpendOn::Impression => Lane::Billing,
-    }
-}
-
 /// Answers a verified event: 204 for a win or a loss, the pixel for an impression or a billing
 /// notice (both at `/imp`), a redirect to the landing page of the token's creative (or the
 /// campaign's first) for a click.
@@ -109,9 +107,16 @@ fn answer_event(kind: EventKind, campaign: &Campaign, creative_id: &str, respons
     }
 }
 
+/// Answers a call whose event could not be made durable: 503, retry later.
+fn unavailable(endpoint: Endpoint, response: &mut Response) {
+    response.reset();
+    response.set_error(endpoint, 503, "event log unavailable", "");
+    response.extra_headers.extend_from_slice(RETRY_AFTER);
+}
+
 impl ShardHandler {
-    /// Verifies a tracking call to the path of `path_kind` and routes its event to the owner
-    /// shard. Answers at once: the answer does not depend on whether the event repeats.
+    /// Verifies a tracking call to the path of `path_kind`, has its event counted on the owner
+    /// shard, and answers once it is durable there (503 if it cannot be).
     pub(super) async fn tracking(
         &self,
         path_kind: EventKind,
@@ -121,23 +126,77 @@ impl ShardHandler {
         let Some((owner, event)) = self.verify_event(path_kind, request.query, response) else {
             return;
         };
-        if owner == self.peer_id() {
-            self.apply_tracking(event);
-        } else if self
-            .senders
-            .control
-            .try_send_to(owner, ShardMessage::Tracking(event))
-            .is_err()
-            && self
-                .senders
-                .control
-                .send_to(owner, ShardMessage::Tracking(event))
-                .await
-                .is_err()
-        {
-            // The channel is closed (the owner is shutting down): count here rather than lose
-            // the event.
-            self.apply_tracking(event);
+        let durable = if owner == self.peer_id() {
+            let applied = self.apply_tracking(event);
+            self.wait_applied(applied).await
+        } else {
+            self.count_on_owner(owner, event).await
+        };
+        if !durable {
+            self.context
+                .stats
+                .record_tracking(event.kind, TrackingOutcome::Unavailable);
+            unavailable(endpoint_of(path_kind), response);
+        }
+    }
+
+    /// Waits for what [`ShardHandler::apply_tracking`] asked: whether the event is durable.
+    pub(super) async fn wait_applied(&self, applied: Applied) -> bool {
+        match (applied, &self.log) {
+            (Applied::Done, _) | (Applied::DurableAt(_), None) => true,
+            (Applied::Unavailable, _) => false,
+            (Applied::DurableAt(lsn), Some(log)) => {
+                let wait = async { log.durable(lsn).await.is_ok() };
+                let timeout = async {
+                    glommio::timer::sleep(DURABLE_WAIT_MAX).await;
+                    false
+                };
+                futures_lite::future::or(wait, timeout).await
+            }
+        }
+    }
+
+    /// Sends the event to its owner shard with a ticket and waits for the owner's answer.
+    async fn count_on_owner(&self, owner: usize, event: TrackingEvent) -> bool {
+        let Some(ticket) = self.tickets.take() else {
+            return false;
+        };
+        let message = ShardMessage::Tracking {
+            event,
+            ticket: Some(ticket),
+        };
+        let sent = match self.senders.control.try_send_to(owner, message) {
+            Ok(()) => true,
+            Err(error) => match super::unsent(error) {
+                Some(message) => self.senders.control.send_to(owner, message).await.is_ok(),
+                None => false,
+            },
+        };
+        if !sent {
+            // The owner is shutting down: its log is closing, so the event cannot be made
+            // durable there now. The caller retries.
+            self.tickets.release(ticket);
+            return false;
+        }
+        let wait = self.tickets.wait(ticket);
+        let timeout = async {
+            glommio::timer::sleep(DURABLE_WAIT_MAX).await;
+            false
+        };
+        futures_lite::future::or(wait, timeout).await
+    }
+
+    /// On the owner shard: counts a forwarded event and queues the answer to its ticket for
+    /// when it is durable (the control receiver must never wait).
+    pub(super) fn on_forwarded_event(
+        &self,
+        peer: usize,
+        event: TrackingEvent,
+        ticket: Option<Ticket>,
+    ) {
+        let applied = self.apply_tracking(event);
+        if let Some(ticket) = ticket {
+            self.acks.borrow_mut().push(peer, ticket, applied);
         }
     }
 
@@ -275,90 +334,56 @@ impl ShardHandler {
         )
     }
 
-    /// Counts an event this shard owns, once. The window remembers, per bid, whether its win,
-    /// its impression (from the pixel or the billing notice), its billing notice and its click
-    /// were seen: a billing notice counts the impression unless the pixel already did, and
-    /// charges unless an earlier billing notice did. A loss notice is judged on the lane of the
-    /// campaign's spend event: the first of the two resolves the bid. An event the window
-    /// cannot vouch for is counted as out of reach and changes nothing else.
-    pub fn apply_tracking(&self, event: TrackingEvent) {
-        let Ok(mut events) = self.events.try_borrow_mut() else {
-            debug_assert!(false, "event window borrowed twice");
-            return;
-        };
-        let verdict = events.judge(event.kind, spend_lane(event.spend_on), event.sequence);
-        drop(events);
-        let outcome = match (verdict.own, verdict.impression) {
-            (Seen::OutOfReach, _) => TrackingOutcome::OutOfReach,
-            (Seen::First, _) | (_, Seen::First) => TrackingOutcome::Counted,
-            _ => TrackingOutcome::Duplicate,
-        };
-        self.context.stats.record_tracking(event.kind, outcome);
-        if outcome != TrackingOutcome::Counted {
-            return;
-        }
-        // One reading of the clock dates the spend, the release and the impression.
-        let now = clock::unix_s();
-        if event.kind == EventKind::Loss {
-            self.apply_loss(&event, now);
-            return;
-        }
-        let counts = verdict.own == Seen::First && event.kind != EventKind::Impression;
-        let impression = verdict.impression == Seen::First;
-        let mut counters = self.context.stats.campaigns.borrow_mut();
-        if let Some(c) = counters.get_mut(event.campaign_idx as usize) {
-            c.impressions += u64::from(impression);
-            if counts {
-                match event.kind {
-                    EventKind::Win => c.wins += 1,
-                    EventKind::Billing => c.billings += 1,
-                    EventKind::Click => c.clicks += 1,
-                    EventKind::Impression | EventKind::Loss => {}
-                }
-                c.spend_micros = c.spend_micros.saturating_add(event.spend_micros);
+    /// Counts an event this shard owns, once (`books::apply_event`), and logs it if it was
+    /// counted. Nothing changes when the log cannot take the record.
+    pub fn apply_tracking(&self, event: TrackingEvent) -> Applied {
+        if let Some(log) = &self.log {
+            if !log.accepts_acknowledged() {
+                return Applied::Unavailable;
             }
         }
-        drop(counters);
-        let mut delivery = self.delivery.borrow_mut();
-        if counts {
-            delivery.realize(
-                event.campaign_idx,
-                event.issued_unix_s,
-                event.committed_micros,
-                event.spend_micros,
-                now,
-            );
-        }
-        if impression && event.user_key != 0 {
-            let catalog = self.catalog.borrow().clone();
-            if let Some(campaign) = catalog.campaigns().get(event.campaign_idx as usize) {
-                delivery.record_impression(
-                    event.user_key,
-                    event.campaign_idx,
-                    &campaign.frequency_caps,
-                    now,
-                );
-            }
-        }
-    }
-
-    /// A first loss notice (before any spend event of its bid): counted per campaign and
-    /// reason, and the bid's commitment released at once.
-    fn apply_loss(&self, event: &TrackingEvent, now_unix_s: i64) {
-        let stats = &self.context.stats;
-        stats.record_loss_reason(event.loss_reason);
-        if let Some(c) = stats
-            .campaigns
-            .borrow_mut()
-            .get_mut(event.campaign_idx as usize)
-        {
-            c.losses += 1;
-        }
-        self.delivery.borrow_mut().release_lost(
-            event.campaign_idx,
-            event.issued_unix_s,
-            event.committed_micros,
-            now_unix_s,
+        let record = EventRecord {
+            kind: event.kind,
+            sequence: event.sequence,
+            campaign: event.campaign_idx,
+            spend_micros: event.spend_micros,
+            committed_micros: event.committed_micros,
+            issued_unix_s: event.issued_unix_s,
+            user_key: event.user_key,
+            spend_on: event.spend_on,
+            loss_reason: event.loss_reason,
+            // One reading of the clock dates the spend, the release and the impression.
+            at_unix_s: clock::unix_s(),
+        };
+        let (Ok(mut events), Ok(mut delivery)) =
+            (self.events.try_borrow_mut(), self.delivery.try_borrow_mut())
+        else {
+            debug_assert!(false, "books borrowed twice");
+            return Applied::Unavailable;
+        };
+        let catalog = self.catalog.borrow().clone();
+        let outcome = books::apply_event(
+            &mut events,
+            &mut delivery,
+            &mut self.context.stats.campaigns.borrow_mut(),
+            catalog.campaigns(),
+            &record,
         );
+        self.context.stats.record_tracking(event.kind, outcome);
+        if outcome == TrackingOutcome::Counted && event.kind == EventKind::Loss {
+            self.context.stats.record_loss_reason(event.loss_reason);
+        }
+        let Some(log) = &self.log else {
+            return Applied::Done;
+        };
+        match outcome {
+            TrackingOutcome::Counted => match log.append_acknowledged(&Record::Event(record)) {
+                Ok(lsn) => Applied::DurableAt(lsn),
+                // `accepts_acknowledged` said there was room, and nothing ran since.
+                Err(_) => Applied::Unavailable,
+            },
+            TrackingOutcome::Duplicate => Applied::DurableAt(log.last_lsn()),
+            _ => Applied::Done,
+        }
     }
 }

@@ -30,7 +30,7 @@ const FREQCAP_ENTRY_BYTES: usize = 8 + 4 * 4;
 const WINDOW_BYTES_MIN: usize = 6 * 8 + 4 + 4;
 const MARK_BYTES: usize = 16;
 const PACING_CAMPAIGN_BYTES: usize = 4 + 3 * 8;
-const COUNTERS_BYTES: usize = 7 * 8;
+const COUNTERS_BYTES: usize = 9 * 8;
 
 impl ShardState {
     /// Appends the encoded state to `out`.
@@ -70,7 +70,9 @@ impl ShardState {
                 .u64(c.billings)
                 .u64(c.clicks)
                 .u64(c.losses)
-                .i64(c.spend_micros);
+                .i64(c.spend_micros)
+                .i64(c.spend_today_micros)
+                .i64(c.spend_day);
         }
     }
 
@@ -118,6 +120,8 @@ impl ShardState {
                     clicks: r.u64()?,
                     losses: r.u64()?,
                     spend_micros: r.i64()?,
+                    spend_today_micros: r.i64()?,
+                    spend_day: r.i64()?,
                 })
             })
             .collect::<Result<_, DecodeError>>()?;

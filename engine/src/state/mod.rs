@@ -206,6 +206,14 @@ fn add_counters(into: &mut CampaignCounters, from: &CampaignCounters) {
     into.clicks = into.clicks.saturating_add(from.clicks);
     into.losses = into.losses.saturating_add(from.losses);
     into.spend_micros = into.spend_micros.saturating_add(from.spend_micros);
+    if from.spend_day > into.spend_day {
+        into.spend_day = from.spend_day;
+        into.spend_today_micros = from.spend_today_micros;
+    } else if from.spend_day == into.spend_day {
+        into.spend_today_micros = into
+            .spend_today_micros
+            .saturating_add(from.spend_today_micros);
+    }
 }
 
 fn lookup(map: &[Option<u32>], idx: u32) -> Option<u32> {

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use crate::http::{ConnectionStats, Endpoint, Recorder};
 
+mod books;
 mod prometheus;
 use crate::tracking::{EventKind, LossReason, PriceRefusal};
+pub use books::render_stats_json;
 pub use prometheus::render_prometheus;
 
 /// Status codes the server can answer; a code not listed is counted as `STATUS_OTHER_IDX`.
@@ -52,6 +54,9 @@ pub struct CampaignCounters {
     pub losses: u64,
     /// In micro-units of the campaign's currency.
     pub spend_micros: i64,
+    /// Spend on UTC day `spend_day` (by the time each spend event was counted).
+    pub spend_today_micros: i64,
+    pub spend_day: i64,
 }
 
 impl CampaignCounters {
@@ -63,6 +68,36 @@ impl CampaignCounters {
         self.clicks += other.clicks;
         self.losses += other.losses;
         self.spend_micros = self.spend_micros.saturating_add(other.spend_micros);
+        if other.spend_day > self.spend_day {
+            self.spend_day = other.spend_day;
+            self.spend_today_micros = other.spend_today_micros;
+        } else if other.spend_day == self.spend_day {
+            self.spend_today_micros = self
+                .spend_today_micros
+                .saturating_add(other.spend_today_micros);
+        }
+    }
+
+    /// Adds a spend counted at `at_unix_s` to the total and to its day's.
+    pub fn add_spend(&mut self, spend_micros: i64, at_unix_s: i64) {
+        self.spend_micros = self.spend_micros.saturating_add(spend_micros);
+        let day = at_unix_s.div_euclid(86_400);
+        if day > self.spend_day {
+            self.spend_day = day;
+            self.spend_today_micros = 0;
+        }
+        if day == self.spend_day {
+            self.spend_today_micros = self.spend_today_micros.saturating_add(spend_micros);
+        }
+    }
+
+    /// Spend on UTC day `day`.
+    pub fn spend_on(&self, day: i64) -> i64 {
+        if self.spend_day == day {
+            self.spend_today_micros
+        } else {
+            0
+        }
     }
 
     pub fn is_zero(&self) -> bool {
@@ -90,10 +125,13 @@ pub enum TrackingOutcome {
     /// A valid token whose bid the owner shard's event window cannot vouch for (signed by an
     /// earlier run or another server): answered, never counted as an event.
     OutOfReach,
+    /// The event could not be made durable (the event log cannot write, or the owner shard
+    /// did not answer in time): 503, nothing acknowledged.
+    Unavailable,
 }
 
 impl TrackingOutcome {
-    pub const ALL: [TrackingOutcome; 9] = [
+    pub const ALL: [TrackingOutcome; 10] = [
         TrackingOutcome::Counted,
         TrackingOutcome::Duplicate,
         TrackingOutcome::Malformed,
@@ -103,6 +141,7 @@ impl TrackingOutcome {
         TrackingOutcome::Late,
         TrackingOutcome::WrongKind,
         TrackingOutcome::OutOfReach,
+        TrackingOutcome::Unavailable,
     ];
 
     pub fn label(self) -> &'static str {
@@ -116,6 +155,7 @@ impl TrackingOutcome {
             TrackingOutcome::Late => "late",
             TrackingOutcome::WrongKind => "wrong_kind",
             TrackingOutcome::OutOfReach => "out_of_reach",
+            TrackingOutcome::Unavailable => "unavailable",
         }
     }
 }
@@ -228,6 +268,8 @@ impl ShardStats {
             decide: DecideSnapshot::default(),
             bidders: Vec::new(),
             overload: Default::default(),
+            books: Vec::new(),
+            log: Default::default(),
         }
     }
 }
@@ -282,6 +324,20 @@ pub struct StatsSnapshot {
     /// Per external bidder, in configuration order: name, counters, connections open.
     pub bidders: Vec<BidderSnapshot>,
     pub overload: crate::overload::OverloadSnapshot,
+    /// Every campaign of the shard's catalog with its budgets, for `/stats` (empty unless
+    /// asked for).
+    pub books: Vec<CampaignBook>,
+    /// The shard's event log (zeros without one).
+    pub log: crate::eventlog::LogSnapshot,
+}
+
+/// One campaign's id, counters and budgets, as a shard reports them to `/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignBook {
+    pub id: String,
+    pub counters: CampaignCounters,
+    pub daily_budget_micros: Option<i64>,
+    pub total_budget_micros: Option<i64>,
 }
 
 /// One bidder's activity on one shard.

@@ -19,6 +19,7 @@ pub fn render_prometheus(snapshots: &[StatsSnapshot], out: &mut String) {
     render_overload(snapshots, out);
     render_tracking(snapshots, out);
     render_campaigns(snapshots, out);
+    render_events(snapshots, out);
 }
 
 /// Requests by endpoint and status, and their latency histogram, per shard.
@@ -576,6 +577,42 @@ fn render_bidders(snapshots: &[StatsSnapshot], out: &mut String) {
                 "{name}{{shard=\"{}\",bidder=\"{}\"}} {}",
                 snapshot.shard_idx, bidder.name, bidder.connections_open
             );
+        }
+    }
+}
+
+/// The event log per shard: whether it can write (the alarm), what it wrote, its commits and
+/// checkpoints.
+fn render_events(snapshots: &[StatsSnapshot], out: &mut String) {
+    let logs: Vec<_> = snapshots
+        .iter()
+        .filter(|s| s.log.enabled)
+        .map(|s| (s.shard_idx, s.log))
+        .collect();
+    if logs.is_empty() {
+        return;
+    }
+    type Read = fn(&crate::eventlog::LogSnapshot) -> f64;
+    let series: [(&str, &str, &str, Read); 14] = [
+        ("adshard_event_log_healthy", "gauge", "1 while the shard's event log writes; 0 is the alarm: tracking answers 503 and budgeted campaigns do not bid.", |l| f64::from(u8::from(l.healthy))),
+        ("adshard_event_log_records_total", "counter", "Records appended to the event log.", |l| l.counters.records as f64),
+        ("adshard_event_log_bytes_total", "counter", "Bytes of records appended to the event log.", |l| l.counters.bytes as f64),
+        ("adshard_event_log_commits_total", "counter", "Group commits (write and fdatasync) that succeeded.", |l| l.counters.commits as f64),
+        ("adshard_event_log_commit_failures_total", "counter", "Group commits that failed (the batch is kept and written again).", |l| l.counters.commit_failures as f64),
+        ("adshard_event_log_commit_seconds_total", "counter", "Time spent in group commits.", |l| l.counters.commit_us_total as f64 / 1e6),
+        ("adshard_event_log_commit_seconds_max", "gauge", "Longest group commit since start.", |l| l.counters.commit_us_max as f64 / 1e6),
+        ("adshard_event_log_records_dropped_total", "counter", "Bid records dropped because the buffer was full while the disk failed.", |l| l.counters.records_dropped as f64),
+        ("adshard_event_log_pending_bytes", "gauge", "Bytes appended and not yet durable.", |l| l.pending_bytes as f64),
+        ("adshard_event_log_segments_deleted_total", "counter", "Segments deleted by retention.", |l| l.counters.segments_deleted as f64),
+        ("adshard_event_log_checkpoints_total", "counter", "Checkpoints written.", |l| l.checkpoints as f64),
+        ("adshard_event_log_checkpoint_failures_total", "counter", "Checkpoints that could not be written.", |l| l.checkpoint_failures as f64),
+        ("adshard_event_log_checkpoint_bytes", "gauge", "Size of the last checkpoint.", |l| l.checkpoint_bytes as f64),
+        ("adshard_event_log_checkpoint_encode_seconds", "gauge", "Time the last checkpoint took to build and encode on the shard (its write is off the shard's CPU).", |l| l.checkpoint_encode_us as f64 / 1e6),
+    ];
+    for (name, kind, help, read) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (shard_idx, log) in &logs {
+            let _ = writeln!(out, "{name}{{shard=\"{shard_idx}\"}} {}", read(log));
         }
     }
 }
