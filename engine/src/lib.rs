@@ -10,8 +10,8 @@
 pub mod admin;
 pub mod adrequest;
 pub mod auction;
-pub mod binary;
 pub mod bidders;
+pub mod binary;
 pub mod budget;
 pub mod campaign;
 pub mod catalog;

@@ -246,7 +246,9 @@ pub fn encode_checkpoint(header: CheckpointHeader, state: &[u8], out: &mut Vec<u
 /// Reads a checkpoint file's bytes: its header and state, or why they cannot be trusted.
 pub fn decode_checkpoint(bytes: &[u8]) -> Result<(CheckpointHeader, &[u8]), &'static str> {
     let mut r = Reader::new(bytes);
-    let head = r.take(CHECKPOINT_HEADER_BYTES).map_err(|_| "truncated header")?;
+    let head = r
+        .take(CHECKPOINT_HEADER_BYTES)
+        .map_err(|_| "truncated header")?;
     let mut h = Reader::new(head);
     let magic = h.take(8).map_err(|_| "truncated header")?;
     if magic != CHECKPOINT_MAGIC {
@@ -335,7 +337,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("adshard-layout-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let layout = Layout::open(&dir).unwrap();
-        assert!(matches!(Layout::open(&dir), Err(LayoutError::Locked { .. })));
+        assert!(matches!(
+            Layout::open(&dir),
+            Err(LayoutError::Locked { .. })
+        ));
         assert_eq!(layout.current().unwrap(), None);
         layout.prepare(1, 2).unwrap();
         assert!(layout.shard_dir(1, 1).is_dir());

@@ -100,10 +100,7 @@ pub enum Ending {
     /// At the end of the data or at zero padding: every record is whole.
     Clean { end: usize },
     /// A damaged frame at `offset` with nothing valid after it: a torn tail, cut there.
-    Torn {
-        offset: usize,
-        reason: &'static str,
-    },
+    Torn { offset: usize, reason: &'static str },
     /// A damaged frame at `offset` followed by a valid frame at `valid_after`: damage before
     /// the tail.
     Damaged {
@@ -149,9 +146,8 @@ pub fn scan<'a>(
 /// The first offset after `offset` where a whole frame with an lsn at or after `lsn_min`
 /// starts, if any: evidence that the damage at `offset` is not a torn tail.
 fn valid_frame_after(bytes: &[u8], offset: usize, lsn_min: Lsn) -> Option<usize> {
-    (offset + 1..bytes.len()).find(|&at| {
-        matches!(read_frame(bytes, at), Frame::Record { lsn, .. } if lsn >= lsn_min)
-    })
+    (offset + 1..bytes.len())
+        .find(|&at| matches!(read_frame(bytes, at), Frame::Record { lsn, .. } if lsn >= lsn_min))
 }
 
 #[cfg(test)]
@@ -282,6 +278,9 @@ mod tests {
         let (bytes, _) = segment(1, 3);
         let (lsns, ending) = records(&bytes, 2);
         assert!(lsns.is_empty());
-        assert!(matches!(ending, Ending::Damaged { .. } | Ending::Torn { .. }));
+        assert!(matches!(
+            ending,
+            Ending::Damaged { .. } | Ending::Torn { .. }
+        ));
     }
 }
