@@ -16,6 +16,8 @@ use adshard::eventlog::record::encode;
 use adshard::eventlog::segment::{file_name, SegmentHeader};
 use adshard::eventlog::{BidRecord, EventRecord, Lsn, Record, RunRecord, TrafficRecord};
 use adshard::tracking::EventKind;
+use adshard_tools::events::summary::{summarize_with, Totals};
+use adshard_tools::events::target::resolve;
 use serde_json::Value;
 
 const GENERATION: u64 = 4;
@@ -386,6 +388,63 @@ fn summary_never_ignores_a_checkpoint() {
     let output = run(&["summary", path_arg(&dir)]);
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("checkpoint"));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// With a checkpoint, its counters are the base and only the records after its position add
+/// to them; the records before it (kept by retention) still give the dictionary and the pixels
+/// in force. The state here is decoded by the test, as `state::ShardState` is not wired yet.
+#[test]
+fn summary_adds_the_records_after_a_checkpoint_to_it() {
+    let dir = temp_dir("summary-from-checkpoint");
+    write_log(&dir, &[shard0()]);
+    let shard_dir = shard_dir_in(&dir, GENERATION, 0);
+    let mut bytes = Vec::new();
+    let header = CheckpointHeader {
+        shard_idx: 0,
+        generation: GENERATION,
+        log_position: 5,
+    };
+    encode_checkpoint(header, b"test state", &mut bytes);
+    fs::write(shard_dir.join(CHECKPOINT), &bytes).unwrap();
+    let decode = |state: &[u8]| -> anyhow::Result<Vec<(String, Totals)>> {
+        assert_eq!(state, b"test state");
+        let alpha = Totals {
+            bids: 10,
+            wins: 10,
+            impressions: 9,
+            spend_micros: 20_000,
+            ..Totals::default()
+        };
+        Ok(vec![
+            ("alpha".to_owned(), alpha),
+            ("beta".to_owned(), Totals::default()),
+        ])
+    };
+    let summary = summarize_with(&resolve(&dir).unwrap(), &decode).unwrap();
+    assert_eq!(
+        summary.shards[0].describe(),
+        "from checkpoint at lsn 5 + 4 records"
+    );
+    let alpha = &summary.campaigns["alpha"];
+    assert_eq!(alpha.checkpoint.unwrap().bids, 10);
+    // After lsn 5: alpha's billing notice, whose pixel (lsn 5) the checkpoint holds: a billing,
+    // not an impression, named through the dictionary at lsn 2.
+    let total = alpha.total();
+    assert_eq!(
+        (
+            total.bids,
+            total.impressions,
+            total.billings,
+            total.spend_micros
+        ),
+        (10, 9, 1, 20_000)
+    );
+    let beta = summary.campaigns["beta"].total();
+    assert_eq!(
+        (beta.bids, beta.impressions, beta.clicks, beta.spend_micros),
+        (1, 1, 1, 3_000)
+    );
     fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -9,11 +9,14 @@
 //! before it.
 //!
 //! A shard with a checkpoint: the checkpoint's counters are the totals up to its log position
-//! and the records after it add to them ("from checkpoint + N records"); the records up to the
-//! position that retention kept are read only to learn which bids already had their pixel. A
-//! shard without one is summed from its log alone ("log only"). Days are those of the records'
-//! `at_unix_s` (when the event was counted, when the bid left), in UTC; the checkpoint's part
-//! has no day and is shown on its own row.
+//! and the records after it add to them ("from checkpoint + N records"), read as strictly as
+//! recovery reads them; the records up to the position that retention kept are read only to
+//! learn the dictionary in force and which bids already had their pixel. (A billing notice
+//! after the checkpoint whose pixel is only in a segment retention deleted counts one
+//! impression too many: the log alone cannot tell; the checkpoint's event windows could.) A
+//! shard without a checkpoint is summed from its log alone ("log only"). Days are those of the
+//! records' `at_unix_s` (when the event was counted, when the bid left), in UTC; the
+//! checkpoint's part has no day and is shown on its own row.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -49,13 +52,14 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds `other` (saturating: a checkpoint is outside input).
     pub fn add(&mut self, other: &Totals) {
-        self.bids += other.bids;
-        self.wins += other.wins;
-        self.impressions += other.impressions;
-        self.billings += other.billings;
-        self.clicks += other.clicks;
-        self.losses += other.losses;
+        self.bids = self.bids.saturating_add(other.bids);
+        self.wins = self.wins.saturating_add(other.wins);
+        self.impressions = self.impressions.saturating_add(other.impressions);
+        self.billings = self.billings.saturating_add(other.billings);
+        self.clicks = self.clicks.saturating_add(other.clicks);
+        self.losses = self.losses.saturating_add(other.losses);
         self.spend_micros = self.spend_micros.saturating_add(other.spend_micros);
     }
 
@@ -170,9 +174,20 @@ pub struct Summary {
     pub campaigns: BTreeMap<String, CampaignSummary>,
 }
 
+/// How a checkpoint's encoded state gives its counters per campaign id.
+pub type CheckpointDecoder<'a> = &'a dyn Fn(&[u8]) -> anyhow::Result<Vec<(String, Totals)>>;
+
 /// Summarises every shard `target` names (a segment file alone cannot be summed: its shard's
 /// checkpoint and other segments are needed).
 pub fn summarize(target: &LogTarget) -> anyhow::Result<Summary> {
+    summarize_with(target, &checkpoint_totals)
+}
+
+/// [`summarize`] with checkpoints decoded by `decode` (tests give their own states).
+pub fn summarize_with(
+    target: &LogTarget,
+    decode: CheckpointDecoder<'_>,
+) -> anyhow::Result<Summary> {
     if let LogTarget::Segment(path) = target {
         bail!(
             "{}: summary reads a shard directory or the log directory, not one segment",
@@ -184,7 +199,7 @@ pub fn summarize(target: &LogTarget) -> anyhow::Result<Summary> {
         ..Summary::default()
     };
     for shard in target.shard_dirs() {
-        let source = summarize_shard(&shard, &mut summary.campaigns)
+        let source = summarize_shard(&shard, decode, &mut summary.campaigns)
             .with_context(|| format!("summing {}", shard.path.display()))?;
         summary.shards.push(source);
     }
@@ -193,12 +208,13 @@ pub fn summarize(target: &LogTarget) -> anyhow::Result<Summary> {
 
 fn summarize_shard(
     shard: &ShardDir,
+    decode: CheckpointDecoder<'_>,
     campaigns: &mut BTreeMap<String, CampaignSummary>,
 ) -> anyhow::Result<ShardSource> {
     let checkpoint = read_checkpoint(&shard.path)?;
     let checkpoint_lsn = checkpoint.as_ref().map(|(header, _)| header.log_position);
     if let Some((_, state)) = &checkpoint {
-        for (id, totals) in checkpoint_totals(state)? {
+        for (id, totals) in decode(state)? {
             let base = campaigns
                 .entry(id)
                 .or_default()
@@ -207,9 +223,21 @@ fn summarize_shard(
             base.add(&totals);
         }
     }
-    let mut tally = ShardTally::new(shard.shard_idx, checkpoint_lsn.unwrap_or(0));
+    let counted_after = checkpoint_lsn.unwrap_or(0);
+    let mut tally = ShardTally::new(shard.shard_idx, counted_after);
     let mut failure = None;
-    let read = replay(&shard.path, 0, false, |lsn, record| {
+    if counted_after > 0 {
+        // The records the checkpoint holds that retention kept: read only for the dictionary
+        // and the pixels in force at the checkpoint, and, as recovery does not read them,
+        // best effort (damage there is `verify`'s to report).
+        let _ = replay(&shard.path, 0, true, |lsn, record| {
+            if lsn <= counted_after && failure.is_none() {
+                failure = tally.record(lsn, record, campaigns).err();
+            }
+        });
+    }
+    // From the checkpoint on, as strictly as recovery reads it.
+    let read = replay(&shard.path, counted_after, false, |lsn, record| {
         if failure.is_none() {
             failure = tally.record(lsn, record, campaigns).err();
         }

@@ -56,9 +56,10 @@ impl SegmentCheck {
     /// The lsn a following segment should start at, when this one was read to its end.
     fn next_lsn(&self) -> Option<Lsn> {
         match self.verdict {
-            Verdict::Clean | Verdict::Torn { .. } => {
-                Some(self.last_lsn.map_or(self.first_lsn, |lsn| lsn + 1))
-            }
+            Verdict::Clean | Verdict::Torn { .. } => Some(
+                self.last_lsn
+                    .map_or(self.first_lsn, |lsn| lsn.saturating_add(1)),
+            ),
             Verdict::Damaged { .. } | Verdict::Unreadable(_) => None,
         }
     }
@@ -261,7 +262,7 @@ fn verify_shard(shard: &ShardDir, report: &mut VerifyReport) {
     };
     // The lsn the next segment should start at: after the checkpoint, then after each segment
     // (unknown after a damaged one).
-    let after_checkpoint = checkpoint_lsn.map(|lsn| lsn + 1);
+    let after_checkpoint = checkpoint_lsn.map(|lsn| lsn.saturating_add(1));
     let mut next_lsn = after_checkpoint;
     for (_, path) in &segments {
         let check = check_segment(path, expected);
@@ -272,7 +273,7 @@ fn verify_shard(shard: &ShardDir, report: &mut VerifyReport) {
                  checkpoint, ends at lsn {})",
                 path.display(),
                 check.first_lsn - 1,
-                next - 1
+                next.saturating_sub(1)
             )),
             // Segments the checkpoint already covers start before it: that is retention.
             Some(next) if readable && check.first_lsn < next && next_lsn != after_checkpoint => {
