@@ -4,8 +4,10 @@
 //! - `campaigns` and `traffic`: the seeded generators behind `adshard-gen`.
 //! - `pools`, `rng`, `zipf`: what both generators share, so generated campaigns target the
 //!   values generated traffic carries.
+//! - `events`: `adshard-events`, the event log's printer, verifier, summary and `/stats` check.
 
 pub mod campaigns;
+pub mod events;
 pub mod pacing_sim;
 pub mod pools;
 pub mod replay;

@@ -94,24 +94,15 @@ impl Layout {
 
     /// The current generation, `None` for a directory never used.
     pub fn current(&self) -> Result<Option<Current>, LayoutError> {
-        let path = self.dir.join(CURRENT);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(file_error(&path, e)),
-        };
-        parse_current(&text)
-            .map(Some)
-            .ok_or_else(|| file_error(&path, "not an adshard CURRENT file"))
+        read_current(&self.dir)
     }
 
     pub fn generation_dir(&self, generation: u64) -> PathBuf {
-        self.dir.join(format!("gen-{generation:010}"))
+        generation_dir_in(&self.dir, generation)
     }
 
     pub fn shard_dir(&self, generation: u64, shard_idx: usize) -> PathBuf {
-        self.generation_dir(generation)
-            .join(format!("shard-{shard_idx:03}"))
+        shard_dir_in(&self.dir, generation, shard_idx)
     }
 
     /// Creates generation `generation`'s shard directories, empty (a leftover of a start that
@@ -152,6 +143,30 @@ impl Layout {
         }
         sync_dir_std(&self.dir)
     }
+}
+
+/// The generation `CURRENT` in `dir` names, `None` for a directory never used. Takes no lock:
+/// `adshard-events` reads a log the server may be writing.
+pub fn read_current(dir: &Path) -> Result<Option<Current>, LayoutError> {
+    let path = dir.join(CURRENT);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(file_error(&path, e)),
+    };
+    parse_current(&text)
+        .map(Some)
+        .ok_or_else(|| file_error(&path, "not an adshard CURRENT file"))
+}
+
+/// Generation `generation`'s directory in the event-log directory `dir`.
+pub fn generation_dir_in(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("gen-{generation:010}"))
+}
+
+/// Shard `shard_idx`'s directory of generation `generation` in the event-log directory `dir`.
+pub fn shard_dir_in(dir: &Path, generation: u64, shard_idx: usize) -> PathBuf {
+    generation_dir_in(dir, generation).join(format!("shard-{shard_idx:03}"))
 }
 
 /// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when another open file
