@@ -329,7 +329,10 @@ proptest::proptest! {
     ) {
         let encoded = encode(&body, &sizes);
         let cut = cut.min(encoded.len());
-        let limits = (body.len(), encoded_bytes_max(body.len()));
+        // The encoded bound is the production one unless this chunking is more wasteful
+        // than it allows (one-byte chunks with extensions take ~12 bytes a byte, which the
+        // bound refuses by design: tested apart); this property is about decoding.
+        let limits = (body.len(), encoded_bytes_max(body.len()).max(encoded.len()));
         let expected: &'static [u8] = Box::leak(body.clone().into_boxed_slice());
         proptest::prop_assert_eq!(
             decode_in_pieces(&encoded, &[cut], limits),
