@@ -16,7 +16,7 @@ use crate::catalog::Catalog;
 use crate::clock;
 use crate::currency::Currency;
 use crate::delivery::per_event_micros;
-use crate::eventlog::{BidRecord, Record};
+use crate::eventlog::{BidRecord, NoBidRecord, Record};
 use crate::freqcap::{owner_shard, user_key_hash};
 use crate::http::{Endpoint, Request, Response};
 use crate::openrtb::parse_bid_request;
@@ -356,6 +356,7 @@ impl ShardHandler {
             now_unix_s,
         );
         if auction.winners.is_empty() {
+            self.log_no_bid(ad_request.imps().len(), now_unix_s);
             return 204;
         }
         let mut sign = self.token_signer(ad_request, &catalog, currency, user_key, now_unix_s);
@@ -497,6 +498,23 @@ impl ShardHandler {
             committed_micros,
             at_unix_s: now_unix_s,
         }));
+    }
+
+    /// Logs one in every `no_bid_every` auctions without a bid of ours
+    /// (`events.log_no_bids`): a systematic sample, so the rate holds exactly whatever the
+    /// traffic's order.
+    fn log_no_bid(&self, imps: usize, now_unix_s: i64) {
+        let (Some(log), Some(every)) = (&self.log, self.no_bid_every) else {
+            return;
+        };
+        let seen = self.no_bids_seen.get() + 1;
+        self.no_bids_seen.set(seen);
+        if seen % every == 0 {
+            let _ = log.append(&Record::NoBid(NoBidRecord {
+                at_unix_s: now_unix_s,
+                imps: u32::try_from(imps).unwrap_or(u32::MAX),
+            }));
+        }
     }
 
     /// Counts the bids that leave: per campaign, and per external bidder as a win.

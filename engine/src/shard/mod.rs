@@ -213,6 +213,9 @@ pub struct ShardHandler {
     requests_unlogged: std::cell::Cell<u64>,
     /// The log generation this run writes.
     generation: u64,
+    /// `events.log_no_bids` as "one in N" (`None`: off), and no-bids seen so far.
+    no_bid_every: Option<u64>,
+    no_bids_seen: std::cell::Cell<u64>,
     checkpoints: durability::CheckpointCounters,
 }
 
@@ -314,6 +317,11 @@ impl ShardHandler {
             acks: RefCell::new(AckQueue::default()),
             requests_unlogged: std::cell::Cell::new(0),
             generation: 0,
+            no_bid_every: {
+                let rate = config.events.log_no_bids.rate();
+                (rate > 0.0).then(|| (1.0 / rate).round().max(1.0) as u64)
+            },
+            no_bids_seen: std::cell::Cell::new(0),
             checkpoints: durability::CheckpointCounters::default(),
         }
     }
