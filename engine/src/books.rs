@@ -31,15 +31,20 @@ pub fn spend_lane(spend_on: SpendOn) -> Lane {
 /// unless an earlier billing notice did. A loss notice is judged on the lane of the campaign's
 /// spend event: the first of the two resolves the bid (a first loss releases the commitment
 /// at once; a spend event after it is a repeat, not charged). An event the window cannot
-/// vouch for is out of reach and changes nothing else. Returns the outcome to count; only
-/// `Counted` changed the books.
+/// vouch for is out of reach and changes nothing else. Returns the outcome to count (only
+/// `Counted` changed the books) and whether it counted an impression.
+///
+/// `caps_here`: this shard owns the user's frequency caps, so a counted impression is
+/// recorded against them here; otherwise the caller sends it to the owner (after a change of
+/// shard count, an earlier run's token can name a shard that no longer owns its user).
 pub fn apply_event(
     windows: &mut EventWindows,
     delivery: &mut Delivery,
     counters: &mut [CampaignCounters],
     campaigns: &[Campaign],
     event: &EventRecord,
-) -> TrackingOutcome {
+    caps_here: bool,
+) -> (TrackingOutcome, bool) {
     let verdict = windows.judge(event.kind, spend_lane(event.spend_on), event.sequence);
     let outcome = match (verdict.own, verdict.impression) {
         (Seen::OutOfReach, _) => TrackingOutcome::OutOfReach,
@@ -47,7 +52,7 @@ pub fn apply_event(
         _ => TrackingOutcome::Duplicate,
     };
     if outcome != TrackingOutcome::Counted {
-        return outcome;
+        return (outcome, false);
     }
     let counter = counters.get_mut(event.campaign as usize);
     if event.kind == EventKind::Loss {
@@ -60,7 +65,7 @@ pub fn apply_event(
             event.committed_micros,
             event.at_unix_s,
         );
-        return outcome;
+        return (outcome, false);
     }
     let counts = verdict.own == Seen::First && event.kind != EventKind::Impression;
     let impression = verdict.impression == Seen::First;
@@ -85,7 +90,7 @@ pub fn apply_event(
             event.at_unix_s,
         );
     }
-    if impression && event.user_key != 0 {
+    if impression && event.user_key != 0 && caps_here {
         if let Some(campaign) = campaigns.get(event.campaign as usize) {
             delivery.record_impression(
                 event.user_key,
@@ -95,7 +100,7 @@ pub fn apply_event(
             );
         }
     }
-    outcome
+    (outcome, impression)
 }
 
 /// Replays a logged bid: its sequence taken in the window, its commitment held in the ledger

@@ -427,12 +427,15 @@ impl Replica<'_> {
                     ..
                 } = self;
                 let windows = windows.as_mut().expect("opened above");
+                // The replica holds every cap this shard counted; the merge sends each user's
+                // to its owner in the new run.
                 books::apply_event(
                     windows,
                     delivery,
                     counters,
                     campaigns,
                     &EventRecord { campaign, ..*event },
+                    true,
                 );
             }
             Record::Traffic(traffic) => {

@@ -39,6 +39,11 @@ impl ShardHandler {
             ShardMessage::TrackingDone { ticket, durable } => {
                 self.tickets.complete(ticket, durable);
             }
+            ShardMessage::CapImpression {
+                user_key,
+                campaign_idx,
+                at_unix_s,
+            } => self.record_cap_impression(user_key, campaign_idx, at_unix_s),
             ShardMessage::BudgetRound { round, day, deltas } => {
                 self.delivery
                     .borrow_mut()

@@ -129,6 +129,13 @@ pub enum ShardMessage {
     },
     /// The owner's answer to a forwarded event's ticket: whether it is durable.
     TrackingDone { ticket: Ticket, durable: bool },
+    /// An impression counted by the shard that signed its bid, for the shard that owns the
+    /// user's caps (they differ for an earlier run's token after a change of shard count).
+    CapImpression {
+        user_key: u64,
+        campaign_idx: u32,
+        at_unix_s: i64,
+    },
     /// A budget round: the sender's changed campaigns since its last round.
     BudgetRound {
         round: u64,

@@ -20,6 +20,7 @@ use crate::campaign::{Campaign, SpendOn};
 use crate::clock;
 use crate::delivery::{per_event_micros, spend_micros};
 use crate::eventlog::{EventRecord, Record};
+use crate::freqcap::owner_shard;
 use crate::http::{Endpoint, Request, Response};
 use crate::stats::TrackingOutcome;
 use crate::tracking::{
@@ -115,6 +116,43 @@ fn unavailable(endpoint: Endpoint, response: &mut Response) {
 }
 
 impl ShardHandler {
+    /// The shard that counts `user_key`'s frequency caps: its owner when requests are routed
+    /// by user, else this one (caps then hold per shard).
+    fn caps_owner(&self, user_key: u64) -> usize {
+        if self.route_by_user && self.n_shards() > 1 && user_key != 0 {
+            owner_shard(user_key, self.n_shards())
+        } else {
+            self.peer_id()
+        }
+    }
+
+    /// Sends a counted impression to the shard that owns its user's caps (control receivers
+    /// never wait: if the channel is full, the impression is recorded here, where the user's
+    /// next request will not see it; counted).
+    fn send_cap_impression(&self, owner: usize, record: &EventRecord) {
+        let message = ShardMessage::CapImpression {
+            user_key: record.user_key,
+            campaign_idx: record.campaign,
+            at_unix_s: record.at_unix_s,
+        };
+        if self.senders.control.try_send_to(owner, message).is_err() {
+            self.record_cap_impression(record.user_key, record.campaign, record.at_unix_s);
+        }
+    }
+
+    /// Records an impression against the user's caps on this shard.
+    pub(super) fn record_cap_impression(&self, user_key: u64, campaign_idx: u32, at_unix_s: i64) {
+        let catalog = self.catalog.borrow().clone();
+        if let Some(campaign) = catalog.campaigns().get(campaign_idx as usize) {
+            self.delivery.borrow_mut().record_impression(
+                user_key,
+                campaign_idx,
+                &campaign.frequency_caps,
+                at_unix_s,
+            );
+        }
+    }
+
     /// Verifies a tracking call to the path of `path_kind`, has its event counted on the owner
     /// shard, and answers once it is durable there (503 if it cannot be).
     pub(super) async fn tracking(
@@ -362,13 +400,23 @@ impl ShardHandler {
             return Applied::Unavailable;
         };
         let catalog = self.catalog.borrow().clone();
-        let outcome = books::apply_event(
+        let caps_owner = self.caps_owner(event.user_key);
+        let (outcome, impression) = books::apply_event(
             &mut events,
             &mut delivery,
             &mut self.context.stats.campaigns.borrow_mut(),
             catalog.campaigns(),
             &record,
+            caps_owner == self.peer_id(),
         );
+        drop((events, delivery));
+        let capped = catalog
+            .campaigns()
+            .get(record.campaign as usize)
+            .is_some_and(|c| !c.frequency_caps.is_empty());
+        if impression && capped && record.user_key != 0 && caps_owner != self.peer_id() {
+            self.send_cap_impression(caps_owner, &record);
+        }
         self.context.stats.record_tracking(event.kind, outcome);
         if outcome == TrackingOutcome::Counted && event.kind == EventKind::Loss {
             self.context.stats.record_loss_reason(event.loss_reason);
