@@ -71,6 +71,10 @@ pub struct EventsConfig {
     /// Closed segments kept once a checkpoint covers them (older ones are deleted). A segment
     /// holding records after the last checkpoint is never deleted.
     pub retention_segments: usize,
+    /// Bytes of covered segments kept per shard beyond which the oldest are deleted, whatever
+    /// `retention_segments` says; 0: no byte limit. (The segment being written and those after
+    /// the last checkpoint are always kept.)
+    pub retention_bytes: u64,
     /// How often each shard writes a checkpoint of its state.
     pub checkpoint_interval_s: u64,
     /// Auctions without a bid of ours to log: `"off"` or a sampling rate in (0, 1].
@@ -93,6 +97,7 @@ impl Default for EventsConfig {
             commit_bytes_max: 256 * 1024,
             segment_bytes: 64 << 20,
             retention_segments: 16,
+            retention_bytes: 0,
             checkpoint_interval_s: 60,
             log_no_bids: LogNoBids::default(),
             skip_damaged_segments: false,

@@ -117,7 +117,7 @@ impl ShardHandler {
     /// directory fsync), then deletes the segments it covers beyond the `keep` newest. Building
     /// and encoding the state runs on the shard (measured, `checkpoint_encode_us`); the writes
     /// are io_uring operations the shard does not wait on.
-    pub(super) async fn checkpoint(&self, keep: usize) {
+    pub(super) async fn checkpoint(&self, keep: usize, keep_bytes: u64) {
         let Some(log) = self.log.clone() else {
             return;
         };
@@ -158,7 +158,7 @@ impl ShardHandler {
                 counters
                     .write_us
                     .set(clock::elapsed_since(written).as_micros() as u64);
-                match delete_covered_segments(&dir, position, keep).await {
+                match delete_covered_segments(&dir, position, keep, keep_bytes).await {
                     Ok(deleted) => log.count_deleted(deleted),
                     Err(error) => tracing::warn!(%error, "cannot delete old log segments"),
                 }
@@ -183,7 +183,7 @@ impl ShardHandler {
             false
         };
         if futures_lite::future::or(durable, timeout).await {
-            self.checkpoint(usize::MAX).await;
+            self.checkpoint(usize::MAX, 0).await;
         } else {
             tracing::warn!(
                 shard = self.peer_id(),

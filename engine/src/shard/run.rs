@@ -346,12 +346,13 @@ fn spawn_log_tasks(handler: &Rc<ShardHandler>, config: &Config, queues: Queues) 
     let checkpoints = handler.clone();
     let interval = Duration::from_secs(config.events.checkpoint_interval_s);
     let keep = config.events.retention_segments;
+    let keep_bytes = config.events.retention_bytes;
     tasks.extend(
         spawn_local_into(
             async move {
                 loop {
                     glommio::timer::sleep(interval).await;
-                    checkpoints.checkpoint(keep).await;
+                    checkpoints.checkpoint(keep, keep_bytes).await;
                 }
             },
             queues.events,
