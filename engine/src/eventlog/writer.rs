@@ -4,7 +4,8 @@
 //! calls waiting for their records to be durable. Group commit: a commit starts
 //! `commit_interval_us` after the first record waiting for it, or at once when
 //! `commit_bytes_max` bytes wait; one commit is in flight at a time, and what arrives meanwhile
-//! goes into the next.
+//! goes into the next, which starts as soon as the one in flight ends (those records have
+//! waited a sync already).
 //!
 //! Writes are whole aligned blocks: the block holding the end of the log is written again,
 //! with the same bytes in front, by the next commit (a torn rewrite leaves the durable prefix
@@ -295,9 +296,15 @@ impl EventLog {
     pub async fn run_committer(self: Rc<Self>) {
         let mut backoff = RETRY_BACKOFF_MIN;
         let mut segment: Option<OpenSegment> = None;
+        // Records that arrived while the last commit was in flight have waited a sync
+        // already: they go in the next commit at once. At high rates commits then run back to
+        // back, each taking what gathered during the one before.
+        let mut waited = false;
         loop {
             self.wait_for_records().await;
-            self.wait_for_batch().await;
+            if !waited {
+                self.wait_for_batch().await;
+            }
             let (batch, last_lsn) = {
                 let mut buffered = self.buffered.borrow_mut();
                 let Buffered { pending, spare, .. } = &mut *buffered;
@@ -313,6 +320,7 @@ impl EventLog {
                 backoff = RETRY_BACKOFF_MIN;
             }
             self.wake_waiters();
+            waited = !self.buffered.borrow().pending.is_empty();
             if !self.is_healthy() {
                 glommio::timer::sleep(backoff).await;
                 backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
