@@ -456,3 +456,77 @@ fn assert_clean_stop(log: &str) {
         "a graceful stop left records behind:\n{log}"
     );
 }
+
+/// Two shards, then one, then two again, within the tokens' lifetime: the first run's tokens
+/// are still judged where their bids' windows went, whichever run they come back in. Some of
+/// the first run's bids are shown only in the third run: they are counted there once; the
+/// others' notices sent again are duplicates.
+#[test]
+fn shard_count_down_then_up_keeps_the_first_runs_tokens_judged() {
+    let (dir, mut serve) = setup("down-then-up");
+    let server = Adshard::start(&serve);
+    // Users spread over both shards: each shard decides, and signs, some of the bids.
+    let mut shown = Vec::new();
+    let mut held = Vec::new();
+    for i in 0..16 {
+        let body = banner_request(&format!("r{i}"), 300, 250, &format!("user-{i}"));
+        let (fate, mut bids) = tracked::auction(server.addr, &body);
+        assert_eq!(fate, Fate::Acknowledged);
+        let bid = bids.pop().expect("a bid");
+        if i % 2 == 0 {
+            let mut calls = BidCalls::new(&bid.campaign, SpendOn::Impression);
+            for (notice, path, clearing) in [
+                (Notice::Billing, bid.billing_at(2_000_000), 2_000_000),
+                (Notice::Pixel, bid.pixel.clone(), 0),
+            ] {
+                assert_eq!(
+                    calls.fire(server.addr, notice, path, clearing),
+                    Fate::Acknowledged
+                );
+            }
+            shown.push(calls);
+        } else {
+            held.push(bid);
+        }
+    }
+    let mut server = server;
+    assert!(server.terminate().success(), "{}", server.log.text());
+
+    serve.shards = 1;
+    serve.cpus = "0".into();
+    let mut server = Adshard::start(&serve);
+    assert!(server.terminate().success(), "{}", server.log.text());
+
+    serve.shards = 2;
+    serve.cpus = "0-1".into();
+    let server = Adshard::start(&serve);
+    for bid in &held {
+        let mut calls = BidCalls::new(&bid.campaign, SpendOn::Impression);
+        for (notice, path, clearing) in [
+            (Notice::Billing, bid.billing_at(2_000_000), 2_000_000),
+            (Notice::Pixel, bid.pixel.clone(), 0),
+        ] {
+            assert_eq!(
+                calls.fire(server.addr, notice, path, clearing),
+                Fate::Acknowledged
+            );
+        }
+        shown.push(calls);
+    }
+    let sent = Sent {
+        bids: shown,
+        auctions_in_doubt: 0,
+    };
+    let metrics = server.metrics();
+    assert_eq!(
+        metrics.sum(
+            "adshard_tracking_requests_total",
+            &["outcome=\"out_of_reach\""]
+        ),
+        0,
+        "the first run's tokens are out of reach:\n{metrics}"
+    );
+    assert_stats_hold(&server, &sent, "after 2 -> 1 -> 2 shards");
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -97,6 +97,7 @@ impl ShardHandler {
                 .map_err(|_| "the event log refused its first records".to_string())?;
         }
         self.generation = events.generation;
+        self.earlier_windows = events.earlier_windows;
         self.log = Some(Rc::new(log));
         Ok(())
     }
@@ -291,6 +292,7 @@ mod tests {
                     first_lsn: 1,
                     state: None,
                     peers: Vec::new(),
+                    earlier_windows: Default::default(),
                 };
                 handler.open_log(0, &config, events).unwrap();
                 let mut first = Box::pin(handler.checkpoint(usize::MAX));

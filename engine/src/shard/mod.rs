@@ -214,6 +214,8 @@ pub struct ShardHandler {
     /// The log generation this run writes.
     generation: u64,
     checkpoints: durability::CheckpointCounters,
+    /// Which shard holds each earlier run's event window: where its tokens' events go.
+    earlier_windows: recovery::EarlierWindows,
 }
 
 /// The senders of the three meshes.
@@ -315,6 +317,7 @@ impl ShardHandler {
             requests_unlogged: std::cell::Cell::new(0),
             generation: 0,
             checkpoints: durability::CheckpointCounters::default(),
+            earlier_windows: recovery::EarlierWindows::default(),
         }
     }
 
