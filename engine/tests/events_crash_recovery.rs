@@ -530,3 +530,99 @@ fn shard_count_down_then_up_keeps_the_first_runs_tokens_judged() {
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Frequency caps survive a kill and changes of the shard count: a user who saw a capped
+/// campaign's ad as often as the cap allows gets no more of its bids, one who saw it less
+/// still gets the rest.
+#[test]
+fn frequency_caps_survive_a_crash_and_shard_count_changes() {
+    let (dir, mut serve) = setup("caps");
+    let capped = CampaignBuilder::new("capped")
+        .bid_cpm_micros(1_000_000)
+        .frequency_cap(2, 86_400)
+        .build();
+    write_data_file(&dir.join("campaigns.json"), &data(vec![capped]));
+    // Users spread over the owner shards; each sees the ad up to `seen` times.
+    let users: Vec<(String, usize)> = (0..8).map(|i| (format!("user-{i}"), i % 3)).collect();
+    let bid_for = |server: &Adshard, user: &str, request: &str| {
+        let body = banner_request(request, 300, 250, user);
+        let (fate, mut bids) = tracked::auction(server.addr, &body);
+        assert_eq!(fate, Fate::Acknowledged);
+        bids.pop()
+    };
+    let mut server = Adshard::start(&serve);
+    for (user, seen) in &users {
+        for n in 0..*seen {
+            let bid = bid_for(&server, user, &format!("{user}-{n}")).expect("under the cap");
+            let (fate, _) = tracked::get(server.addr, &bid.pixel);
+            assert_eq!(fate, Fate::Acknowledged);
+        }
+    }
+    server.kill();
+    for (shards, cpus) in [(1, "0"), (2, "0-1")] {
+        serve.shards = shards;
+        serve.cpus = cpus.into();
+        let mut server = Adshard::start(&serve);
+        for (user, seen) in &users {
+            let bid = bid_for(&server, user, &format!("{user}-after-{shards}"));
+            assert_eq!(
+                bid.is_some(),
+                *seen < 2,
+                "{user} saw the ad {seen} times before, {shards} shards now"
+            );
+        }
+        // Bids without impressions count nothing against the caps.
+        assert!(server.terminate().success(), "{}", server.log.text());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A budget spent before a crash stays spent: the restarted server (on more shards, each of
+/// which must know what the others recovered) makes no bid the budget cannot pay for.
+#[test]
+fn a_spent_budget_stays_spent_after_a_crash() {
+    let (dir, mut serve) = setup("spent");
+    // Five billing notices at the full price spend it all.
+    let small = CampaignBuilder::new("small")
+        .bid_cpm_micros(2_000_000)
+        .budget(Budget {
+            total_micros: Some(10_000),
+            daily_micros: None,
+            spend_on: SpendOn::Impression,
+        })
+        .build();
+    write_data_file(&dir.join("campaigns.json"), &data(vec![small]));
+    serve.shards = 1;
+    serve.cpus = "0".into();
+    let mut server = Adshard::start(&serve);
+    let mut bids = 0;
+    for i in 0..50 {
+        let body = banner_request(&format!("r{i}"), 300, 250, &format!("user-{i}"));
+        let (fate, mut answer) = tracked::auction(server.addr, &body);
+        assert_eq!(fate, Fate::Acknowledged);
+        let Some(bid) = answer.pop() else { continue };
+        bids += 1;
+        let (fate, _) = tracked::get(server.addr, &bid.billing_at(2_000_000));
+        assert_eq!(fate, Fate::Acknowledged);
+    }
+    assert_eq!(bids, 5, "the budget pays for five impressions");
+    server.kill();
+
+    serve.shards = 2;
+    serve.cpus = "0-1".into();
+    let server = Adshard::start(&serve);
+    for i in 0..20 {
+        let body = banner_request(&format!("after-{i}"), 300, 250, &format!("user-{i}"));
+        let (fate, answer) = tracked::auction(server.addr, &body);
+        assert_eq!(fate, Fate::Acknowledged);
+        assert!(
+            answer.is_empty(),
+            "a bid on a spent budget after the restart"
+        );
+    }
+    let stats = server.stats();
+    assert_eq!(stats["campaigns"][0]["spend_total_micros"], 10_000);
+    assert_eq!(stats["campaigns"][0]["budget_left_total_micros"], 0);
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
