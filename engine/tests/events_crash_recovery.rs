@@ -626,3 +626,30 @@ fn a_spent_budget_stays_spent_after_a_crash() {
     drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Kills right after starts, before the new run logged anything but its first records: each
+/// start still has everything the run before the crashes acknowledged.
+#[test]
+fn crashes_right_after_starts_lose_nothing() {
+    let mut rng = Rng::new(seed(5));
+    let (dir, serve) = setup("early-crashes");
+    let mut sent = Sent::default();
+    let mut server = Adshard::start(&serve);
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = Arc::new(AtomicU64::new(0));
+    join(
+        traffic(server.addr, &mut rng, &stop, &counter, 6),
+        &mut sent,
+    );
+    server.kill();
+    for _ in 0..3 {
+        let mut server = Adshard::start(&serve);
+        assert_exact(&server, &sent);
+        server.kill();
+    }
+    let server = Adshard::start(&serve);
+    let stats = assert_exact(&server, &sent);
+    assert_replays_count_nothing(&server, &sent.bids, &stats);
+    drop(server);
+    let _ = std::fs::remove_dir_all(dir);
+}
