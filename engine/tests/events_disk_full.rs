@@ -151,6 +151,34 @@ checkpoint_interval_s = 3600
     }
 }
 
+/// Waits for the log's first commit (its start records) and fails, saying why, if it failed:
+/// the log writes with direct I/O, which tmpfs takes only from Linux 6.6 on.
+fn assert_log_writes_on_tmpfs(server: &Adshard) {
+    let deadline = std::time::Instant::now() + RECOVERY_TIMEOUT;
+    loop {
+        let metrics = server.metrics();
+        let failures = metrics.sum("adshard_event_log_commit_failures_total", &[]);
+        let commits = metrics.sum("adshard_event_log_commits_total", &[]);
+        if failures > 0 {
+            let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+            panic!(
+                "the event log cannot write on an empty tmpfs: direct I/O on tmpfs needs Linux \
+                 6.6 or later (this kernel: {}):\n{}",
+                release.trim(),
+                server.log.text()
+            );
+        }
+        if commits > 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log committed nothing:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// What the test sent: every bid made, with the tracking calls acknowledged for it.
 #[derive(Default)]
 struct Ledger {
@@ -217,6 +245,7 @@ fn a_full_disk_refuses_tracking_and_budgeted_bids_then_recovers_losing_nothing()
     let tmpfs = Tmpfs::mount(&dir.join("tmpfs"));
     let serve = setup(&dir, &tmpfs.dir.join("events"));
     let mut server = Adshard::start(&serve);
+    assert_log_writes_on_tmpfs(&server);
     let mut ledger = Ledger::default();
 
     // Healthy: a bid of each campaign shown and acknowledged; one of each kept for later.
