@@ -8,6 +8,11 @@
 //!
 //! Old shards are recovered on one thread each (plain std I/O; recovery reads, the shards
 //! write).
+//!
+//! The events of an earlier run's tokens go where their windows went ([`EarlierWindows`]), not
+//! to the shard the token names modulo the new count: after two changes of shard count the two
+//! differ (old shard 1 of 2 went to shard 0 of 1, and from there to shard 0 of 2, where
+//! `1 % 2` would send its events to shard 1).
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +57,54 @@ pub struct ShardEvents {
     pub state: Option<ShardState>,
     /// The merged states of the other shards, for `ShardState::settle_budget`.
     pub peers: Vec<ShardState>,
+    /// Which shard of this run holds each earlier run's window: where its tokens' events go.
+    pub earlier_windows: EarlierWindows,
+}
+
+/// Where the event windows of earlier runs went at this start: per range of bid sequences,
+/// the shard of this run that holds the window judging them, and with it the bids'
+/// commitments (a window, the ledger and the counters of an old shard move together). Every
+/// shard gets a copy; a tracking event whose sequence is in a range goes to its shard, any
+/// other to the shard its token names. Sequences start at a random base per run and shard,
+/// so ranges do not overlap (but for a chance of a window's capacity in 2^64 per pair, the
+/// windows' own assumption). At most `2 x HISTORY_WINDOWS_MAX` ranges per shard.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EarlierWindows {
+    /// (first sequence, last sequence, shard), by first sequence; a window whose sequences
+    /// wrap past `u64::MAX` gives two ranges.
+    ranges: Vec<(u64, u64, u16)>,
+}
+
+impl EarlierWindows {
+    /// The ranges of every window of `states[k]`, the state shard `k` of this run starts from.
+    pub fn new(states: &[Option<ShardState>]) -> EarlierWindows {
+        let mut ranges = Vec::new();
+        for (shard, state) in states.iter().enumerate() {
+            let Some(state) = state else { continue };
+            let shard = u16::try_from(shard).unwrap_or(u16::MAX);
+            for window in state.windows.iter().filter(|w| w.has_sequences()) {
+                let first = window.base.wrapping_add(window.first_n);
+                let last = window.base.wrapping_add(window.n_issued - 1);
+                if first <= last {
+                    ranges.push((first, last, shard));
+                } else {
+                    ranges.push((first, u64::MAX, shard));
+                    ranges.push((0, last, shard));
+                }
+            }
+        }
+        ranges.sort_unstable();
+        EarlierWindows { ranges }
+    }
+
+    /// The shard holding the earlier run's window that `sequence` belongs to, if any.
+    pub fn shard_of(&self, sequence: u64) -> Option<usize> {
+        let after = self
+            .ranges
+            .partition_point(|&(first, _, _)| first <= sequence);
+        let &(_, last, shard) = self.ranges.get(after.checked_sub(1)?)?;
+        (sequence <= last).then_some(usize::from(shard))
+    }
 }
 
 /// What recovery found, for the start's log line.
@@ -148,6 +201,7 @@ pub fn recover(
         n_shards,
     })?;
     report.generation = generation;
+    let earlier_windows = EarlierWindows::new(&merged);
     let shards = (0..n_shards)
         .map(|k| ShardEvents {
             shard_dir: layout.shard_dir(generation, k),
@@ -160,6 +214,7 @@ pub fn recover(
                 .filter(|&(other, _)| other != k)
                 .filter_map(|(_, state)| state.clone())
                 .collect(),
+            earlier_windows: earlier_windows.clone(),
         })
         .collect();
     Ok(Some((layout, shards, report)))
@@ -487,4 +542,71 @@ pub fn check_events_dir(config: &Config) -> Result<(), String> {
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|e| format!("events.dir: {} is not writable: {e}", probe_dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracking::{WindowExport, WindowsExport};
+
+    fn state_with_windows(windows: &[(u64, u64, u64)]) -> ShardState {
+        let export = |&(base, first_n, n_issued): &(u64, u64, u64)| WindowExport {
+            base,
+            n_issued,
+            first_n,
+            granularity_s: 60,
+            hold_s: 3660,
+            now_unix_s: 0,
+            marks: Vec::new(),
+            words: Vec::new(),
+        };
+        let mut state = ShardState::merge(
+            &[ShardState::from_live(
+                std::iter::empty(),
+                &Delivery::new(delivery_settings(&Config::default(), 1), &[], 0, 0),
+                &EventWindows::new(EventWindow::new(window_size(&Config::default()), 3660, 0)),
+                &[],
+                0,
+            )],
+            0,
+            1,
+        );
+        state.windows = WindowsExport {
+            current: None,
+            history: windows.iter().map(export).collect(),
+        };
+        state
+    }
+
+    #[test]
+    fn earlier_windows_send_each_sequence_to_the_shard_holding_its_window() {
+        let states = [
+            Some(state_with_windows(&[(1000, 0, 100), (u64::MAX - 9, 0, 20)])),
+            None,
+            Some(state_with_windows(&[(5000, 10, 50), (9000, 7, 7)])),
+        ];
+        let routes = EarlierWindows::new(&states);
+        for (sequence, shard) in [
+            (999, None),
+            (1000, Some(0)),
+            (1099, Some(0)),
+            (1100, None),
+            (u64::MAX - 10, None),
+            (u64::MAX - 9, Some(0)),
+            (u64::MAX, Some(0)),
+            (0, Some(0)),
+            (9, Some(0)),
+            (10, None),
+            (5009, None),
+            (5010, Some(2)),
+            (5049, Some(2)),
+            (5050, None),
+            // A window whose sequences all left its reach holds none.
+            (9006, None),
+            (9007, None),
+        ] {
+            assert_eq!(routes.shard_of(sequence), shard, "sequence {sequence}");
+        }
+        assert_eq!(EarlierWindows::default().shard_of(1000), None);
+    }
 }

@@ -7,6 +7,10 @@
 //! - `mockbidder`: a mock DSP with latency, bid-rate, price and fault injection, in-process
 //!   or as the `adshard-mockbidder` binary;
 //! - `server`: an in-process server on loopback and a blocking HTTP/1.1 client;
+//! - `process`: the real `adshard` binary as a child process (killed, stopped, restarted on
+//!   its event log) and campaign data files for it;
+//! - `tracked`: bids' tracking calls and their fates, and what `/stats` must show for them
+//!   after a crash;
 //! - `bidders`: mock bidders and a server asking them, for the end-to-end bidder tests;
 //! - `delivery`: campaigns, auctions and impressions for budget, cap and routing tests;
 //! - `alloc`: the counting allocator and a lone shard handler to count a request's allocations;
@@ -20,12 +24,16 @@ pub mod delivery;
 pub mod fixtures;
 pub mod mockbidder;
 pub mod openrtb;
+pub mod process;
 pub mod server;
 pub mod targeting;
+pub mod tracked;
 
 use std::path::PathBuf;
 
 pub use adshard::campaign::{CampaignBuilder, CreativeBuilder};
+/// The tools' seeded generator, for tests that draw their traffic from a printed seed.
+pub use adshard_tools::rng::Rng;
 
 /// A fresh, empty directory under the system temp dir for one test's files, named after the
 /// test and the process so that test binaries running at once never share one. The test

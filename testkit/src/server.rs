@@ -93,6 +93,13 @@ impl TestServer {
         Metrics(String::from_utf8(response.body).expect("metrics are UTF-8"))
     }
 
+    /// `GET /stats` from the admin port (per campaign spend and counts), parsed.
+    pub fn stats(&self) -> serde_json::Value {
+        let response = Client::connect(self.admin).get("/stats");
+        assert_eq!(response.status, 200, "GET /stats");
+        response.json()
+    }
+
     /// [`metric_sum`] over a fresh scrape.
     pub fn metric_sum(&self, name: &str, labels: &[&str]) -> u64 {
         metric_sum(&self.metrics(), name, labels)
@@ -285,16 +292,34 @@ pub struct Client {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(READ_TIMEOUT))
-            .expect("read timeout");
-        stream.set_nodelay(true).expect("nodelay");
-        Client {
+        Client::try_connect(addr).expect("connect")
+    }
+
+    /// Like [`Client::connect`], an error instead of a panic when nothing listens (a server a
+    /// test killed).
+    pub fn try_connect(addr: SocketAddr) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
             stream,
             buf: Vec::new(),
             sent: Instant::now(),
-        }
+        })
+    }
+
+    /// Sends `bytes` and reads one answer, with an error instead of a panic when the write
+    /// fails, or a read fails, times out or meets the end of the connection before a whole
+    /// answer: for a server that may be killed while the call is in flight.
+    pub fn try_exchange(&mut self, bytes: &[u8]) -> std::io::Result<HttpResponse> {
+        self.stream.write_all(bytes)?;
+        self.sent = Instant::now();
+        self.try_read_response_framed(false)?.ok_or_else(|| {
+            std::io::Error::new(
+                ErrorKind::UnexpectedEof,
+                "the connection ended before a whole answer",
+            )
+        })
     }
 
     /// Writes `bytes` in one call.
@@ -338,6 +363,15 @@ impl Client {
     }
 
     fn read_response_framed(&mut self, head_only: bool) -> Option<HttpResponse> {
+        self.try_read_response_framed(head_only)
+            .unwrap_or_else(|e| panic!("read failed: {e}"))
+    }
+
+    /// One response; `Ok(None)` when the server closed the connection first.
+    fn try_read_response_framed(
+        &mut self,
+        head_only: bool,
+    ) -> std::io::Result<Option<HttpResponse>> {
         loop {
             let mut headers = [httparse::EMPTY_HEADER; RESPONSE_HEADERS_MAX];
             let mut parsed = httparse::Response::new(&mut headers);
@@ -360,38 +394,39 @@ impl Client {
                     .unwrap_or(0);
                 let length = if head_only { 0 } else { length };
                 while self.buf.len() < head_len + length {
-                    if !self.fill() {
-                        return None;
+                    if !self.try_fill()? {
+                        return Ok(None);
                     }
                 }
                 let body = self.buf[head_len..head_len + length].to_vec();
                 self.buf.drain(..head_len + length);
-                return Some(HttpResponse {
+                return Ok(Some(HttpResponse {
                     status,
                     headers,
                     body,
                     elapsed: self.sent.elapsed(),
-                });
+                }));
             }
-            if !self.fill() {
-                return None;
+            if !self.try_fill()? {
+                return Ok(None);
             }
         }
     }
 
-    /// One read into the buffer; false once the server has closed (EOF or reset).
-    fn fill(&mut self) -> bool {
+    /// One read into the buffer; false once the server has closed (EOF or reset), an error
+    /// when the read fails otherwise (a timeout included).
+    fn try_fill(&mut self) -> std::io::Result<bool> {
         let mut chunk = [0u8; READ_CHUNK_BYTES];
         loop {
             match self.stream.read(&mut chunk) {
-                Ok(0) => return false,
+                Ok(0) => return Ok(false),
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
-                    return true;
+                    return Ok(true);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => return false,
-                Err(e) => panic!("read failed: {e}"),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(false),
+                Err(e) => return Err(e),
             }
         }
     }

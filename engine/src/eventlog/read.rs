@@ -108,10 +108,22 @@ pub fn replay(
             continue;
         }
         let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
-        let header = SegmentHeader::decode(&bytes).map_err(|reason| ReadError::BadFile {
-            path: path.clone(),
-            reason: reason.to_string(),
-        })?;
+        let header = match SegmentHeader::decode(&bytes) {
+            Ok(header) => header,
+            // The last segment's header never became durable: the crash came while the
+            // segment was being created. It holds nothing acknowledged (its header and the
+            // directory are synced before its first record is written): a torn tail.
+            Err(_) if next_first.is_none() => {
+                summary.torn_tail = Some((path.clone(), 0, bytes.len()));
+                break;
+            }
+            Err(reason) => {
+                return Err(ReadError::BadFile {
+                    path: path.clone(),
+                    reason: reason.to_string(),
+                })
+            }
+        };
         if header.first_lsn != *first_lsn {
             return Err(ReadError::BadFile {
                 path: path.clone(),
@@ -154,4 +166,70 @@ pub fn replay(
         }
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eventlog::record::{encode, BidRecord};
+    use crate::eventlog::segment::{file_name, HEADER_BYTES};
+
+    fn segment(dir: &Path, first_lsn: Lsn, n: u64) {
+        let header = SegmentHeader {
+            shard_idx: 0,
+            first_lsn,
+            created_unix_s: 1_700_000_000,
+            generation: 1,
+        };
+        let mut bytes = header.encode().to_vec();
+        for lsn in first_lsn..first_lsn + n {
+            let bid = BidRecord {
+                sequence: lsn,
+                campaign: 0,
+                committed_micros: 1000,
+                at_unix_s: 1_700_000_000,
+            };
+            encode(lsn, &Record::Bid(bid), &mut bytes);
+        }
+        fs::write(dir.join(file_name(first_lsn)), bytes).unwrap();
+    }
+
+    fn lsns(dir: &Path) -> Result<(Vec<Lsn>, ReadSummary), ReadError> {
+        let mut lsns = Vec::new();
+        let summary = replay(dir, 0, false, |lsn, _| lsns.push(lsn))?;
+        Ok((lsns, summary))
+    }
+
+    /// A crash while the writer created its next segment leaves the file empty or its header
+    /// torn: nothing in it was acknowledged, so the log reads as if it were not there. The
+    /// same damage in a segment that has a successor is an error.
+    #[test]
+    fn a_last_segment_without_a_whole_header_is_a_torn_tail() {
+        let dir = std::env::temp_dir().join(format!("adshard-read-{}", std::process::id()));
+        for (bad_header, last) in [
+            (Vec::new(), true),
+            (vec![0u8; 512], true),
+            (b"ADSHEVLG".to_vec(), true),
+            (vec![0u8; 512], false),
+        ] {
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            segment(&dir, 1, 3);
+            fs::write(dir.join(file_name(4)), &bad_header).unwrap();
+            if !last {
+                segment(&dir, 5, 2);
+            }
+            match lsns(&dir) {
+                Ok((lsns, summary)) => {
+                    assert!(last, "a damaged header before the last segment was skipped");
+                    assert_eq!(lsns, vec![1, 2, 3]);
+                    let torn = summary.torn_tail.expect("a torn tail");
+                    assert_eq!((torn.1, torn.2), (0, bad_header.len()));
+                    assert!(bad_header.len() < HEADER_BYTES || bad_header[0] != b'A');
+                }
+                Err(error) => assert!(!last, "{error}"),
+            }
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -7,6 +7,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use glommio::sync::Semaphore;
+
 use super::tickets::next_ack;
 use super::{ShardHandler, ShardMessage};
 use crate::clock;
@@ -17,14 +19,30 @@ use crate::eventlog::{EventLog, LogSnapshot, Record, RunRecord, TrafficRecord};
 use crate::recovery::ShardEvents;
 use crate::state::ShardState;
 
-/// The shard's last checkpoint, for `/metrics`.
-#[derive(Debug, Default)]
+/// The shard's checkpoints: one written at a time, and the last one's figures for `/metrics`.
+#[derive(Debug)]
 pub(super) struct CheckpointCounters {
+    /// One permit: the periodic checkpoint and the shutdown's last one share a temporary file,
+    /// and a newer checkpoint's retention must not run before an older one is replaced.
+    writing: Semaphore,
     checkpoints: Cell<u64>,
     failures: Cell<u64>,
     bytes: Cell<u64>,
     encode_us: Cell<u64>,
     write_us: Cell<u64>,
+}
+
+impl Default for CheckpointCounters {
+    fn default() -> Self {
+        CheckpointCounters {
+            writing: Semaphore::new(1),
+            checkpoints: Cell::new(0),
+            failures: Cell::new(0),
+            bytes: Cell::new(0),
+            encode_us: Cell::new(0),
+            write_us: Cell::new(0),
+        }
+    }
 }
 
 impl ShardHandler {
@@ -79,6 +97,7 @@ impl ShardHandler {
                 .map_err(|_| "the event log refused its first records".to_string())?;
         }
         self.generation = events.generation;
+        self.earlier_windows = events.earlier_windows;
         self.log = Some(Rc::new(log));
         Ok(())
     }
@@ -116,9 +135,14 @@ impl ShardHandler {
     /// Writes a checkpoint of the shard's state (atomically: temp file, fdatasync, rename,
     /// directory fsync), then deletes the segments it covers beyond the `keep` newest. Building
     /// and encoding the state runs on the shard (measured, `checkpoint_encode_us`); the writes
-    /// are io_uring operations the shard does not wait on.
+    /// are io_uring operations the shard does not wait on. A checkpoint started while another
+    /// is written waits for it, then takes the state as it is then.
     pub(super) async fn checkpoint(&self, keep: usize, keep_bytes: u64) {
         let Some(log) = self.log.clone() else {
+            return;
+        };
+        // Never closed, so the permit always comes.
+        let Ok(_writing) = self.checkpoints.writing.acquire_permit(1).await else {
             return;
         };
         let started = clock::now();
@@ -208,5 +232,82 @@ impl ShardHandler {
             checkpoint_write_us: c.write_us.get(),
             ..log.snapshot()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::campaign::CampaignData;
+    use crate::catalog::Catalog;
+    use crate::currency::CurrencyTable;
+    use crate::eventlog::read::read_checkpoint;
+    use crate::http::{ConnectionContext, HttpLimits};
+    use crate::shard::{MeshSenders, ShardMeshes};
+    use crate::stats::ShardStats;
+    use crate::tracking::TokenSigner;
+
+    /// The shutdown's last checkpoint can start while the periodic one is being written: both
+    /// use the same temporary file, so they must not overlap (one's rename would fail, or
+    /// publish a file the other was still writing, or an older state after the newer one's
+    /// retention deleted segments).
+    #[test]
+    fn checkpoints_started_together_are_written_one_after_the_other() {
+        let dir = std::env::temp_dir().join(format!("adshard-checkpoints-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let shard_dir = dir.clone();
+        let (checkpoints, failures) = glommio::LocalExecutorBuilder::default()
+            .make()
+            .unwrap()
+            .run(async move {
+                let meshes = ShardMeshes::full(1);
+                let (control, _control) = meshes.control.join().await.unwrap();
+                let (route, _route) = meshes.route.join().await.unwrap();
+                let (reply, _reply) = meshes.reply.join().await.unwrap();
+                let config = Config::default();
+                let currencies = CurrencyTable::from_config(&config.currency);
+                let catalog = Rc::new(Catalog::build(&CampaignData::default(), &currencies));
+                let context = Rc::new(ConnectionContext::new(
+                    HttpLimits::default(),
+                    Rc::new(ShardStats::new(0)),
+                ));
+                let mut handler = ShardHandler::new(
+                    context,
+                    &config,
+                    catalog,
+                    currencies,
+                    TokenSigner::new(&[7; 32]).unwrap(),
+                    MeshSenders {
+                        control,
+                        route,
+                        reply,
+                    },
+                );
+                let events = ShardEvents {
+                    shard_dir,
+                    generation: 1,
+                    first_lsn: 1,
+                    state: None,
+                    peers: Vec::new(),
+                    earlier_windows: Default::default(),
+                };
+                handler.open_log(0, &config, events).unwrap();
+                let mut first = Box::pin(handler.checkpoint(usize::MAX, 0));
+                assert!(futures_lite::future::poll_once(&mut first).await.is_none());
+                // The second checkpoint covers one more record than the first.
+                handler.requests_unlogged.set(7);
+                handler.log_traffic();
+                futures_lite::future::zip(first, handler.checkpoint(usize::MAX, 0)).await;
+                let snapshot = handler.log_snapshot();
+                (snapshot.checkpoints, snapshot.checkpoint_failures)
+            });
+        let (header, _) = read_checkpoint(&dir).unwrap().expect("a checkpoint");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((checkpoints, failures), (2, 0));
+        // The run and campaign records, then the traffic record.
+        assert_eq!(header.log_position, 3);
     }
 }

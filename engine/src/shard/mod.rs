@@ -224,6 +224,8 @@ pub struct ShardHandler {
     no_bid_every: Option<u64>,
     no_bids_seen: std::cell::Cell<u64>,
     checkpoints: durability::CheckpointCounters,
+    /// Which shard holds each earlier run's event window: where its tokens' events go.
+    earlier_windows: recovery::EarlierWindows,
 }
 
 /// The senders of the three meshes.
@@ -330,6 +332,7 @@ impl ShardHandler {
             },
             no_bids_seen: std::cell::Cell::new(0),
             checkpoints: durability::CheckpointCounters::default(),
+            earlier_windows: recovery::EarlierWindows::default(),
         }
     }
 

@@ -327,14 +327,11 @@ fn spawn_timers(
     tasks
 }
 
-/// The event log's tasks, in the events queue: the group committer, the answers to events
-/// forwarded by other shards, and the checkpoints. None without a log.
+/// The event log's tasks, in the events queue: the answers to events forwarded by other
+/// shards (with or without a log: their callers wait for them), then, with a log, the group
+/// committer and the checkpoints.
 fn spawn_log_tasks(handler: &Rc<ShardHandler>, config: &Config, queues: Queues) -> Vec<Task<()>> {
-    let Some(log) = handler.log.clone() else {
-        return Vec::new();
-    };
     let mut tasks = Vec::new();
-    tasks.extend(spawn_local_into(log.run_committer(), queues.events).ok());
     let acker = handler.clone();
     tasks.extend(
         spawn_local_into(
@@ -343,6 +340,10 @@ fn spawn_log_tasks(handler: &Rc<ShardHandler>, config: &Config, queues: Queues) 
         )
         .ok(),
     );
+    let Some(log) = handler.log.clone() else {
+        return tasks;
+    };
+    tasks.extend(spawn_local_into(log.run_committer(), queues.events).ok());
     let checkpoints = handler.clone();
     let interval = Duration::from_secs(config.events.checkpoint_interval_s);
     let keep = config.events.retention_segments;

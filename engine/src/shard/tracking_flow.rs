@@ -305,7 +305,12 @@ impl ShardHandler {
             return None;
         }
         let (spend_micros, committed_micros) = self.event_charge(kind, campaign, &claims, query);
-        let owner = usize::from(claims.shard_idx) % self.n_shards();
+        // An earlier run's token goes where its window went; this run's to the shard it names.
+        let owner = self
+            .earlier_windows
+            .shard_of(claims.sequence)
+            .unwrap_or(usize::from(claims.shard_idx))
+            % self.n_shards();
         let event = TrackingEvent {
             kind,
             sequence: claims.sequence,

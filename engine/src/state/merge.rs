@@ -3,8 +3,8 @@
 //! pacer averaged with the others').
 //!
 //! The rules: old shard `i`'s ledger, counters and event windows go to new shard `i % M`, so
-//! each old commitment, spend and window lands on exactly one new shard (and the events of old
-//! shard `i`'s tokens must be sent there); each frequency-cap user goes to the new shard that
+//! each old commitment, spend and window lands on exactly one new shard (and the events of the
+//! tokens a window judges must be sent there: `recovery::EarlierWindows`); each frequency-cap user goes to the new shard that
 //! owns it (`freqcap::owner_shard(user_key, M)`), with the eviction order interleaved by rank
 //! (a user at 30% of one old shard's order lands at about 30% of the merged order); the pacer
 //! merges every old shard's (`pacing::recovery`: shapes averaged, volumes divided by `M`).

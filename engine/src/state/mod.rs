@@ -20,8 +20,10 @@
 //!    all the others, before any serves: the budget bound then holds from the first commit
 //!    (see `budget::recovery`).
 //!
-//! Old shard `i`'s tokens name shard `i`: after a change of shard count their events must be
-//! routed to shard `i % M`, where its windows are.
+//! Old shard `i`'s tokens name shard `i`, but their events must go where its windows went:
+//! shard `i % M` after one change of shard count, and after another not necessarily
+//! `i % M'` (the windows of shard 1 of 2 go to shard 0 of 1, then to shard 0 of 2).
+//! `recovery::EarlierWindows` tells the shards where each window is.
 
 mod codec;
 mod merge;
