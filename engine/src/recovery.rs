@@ -388,9 +388,10 @@ fn recover_shard(
             "event log: records of campaigns no longer in the catalog were left out"
         );
     }
-    let windows = replica
+    let mut windows = replica
         .finish_windows()
         .map_err(|e| state_error(e.to_string()))?;
+    extend_past_the_log(&mut windows, config, now_unix_s);
     let state = ShardState::from_live(
         ids.iter().copied(),
         &replica.delivery,
@@ -399,6 +400,24 @@ fn recover_shard(
         summary.last_lsn,
     );
     Ok((state, summary))
+}
+
+/// Extends the recovered run's window over the sequences it may have signed after its last
+/// durable bid record: bids answered in the last commit interval before a crash. Their events
+/// were never acknowledged (an event's record follows its bid's in the same log, so a durable
+/// event means a durable bid), so counting them from now on counts each once, and their spend
+/// reaches the books (as spend without a reservation) instead of going missing. One second of
+/// bids at `tracking.bids_per_shard_per_s_max` covers a commit interval and a slow sync many
+/// times over; a longer stall turns the log unhealthy, which stops budgeted bids.
+fn extend_past_the_log(windows: &mut EventWindows, config: &Config, now_unix_s: i64) {
+    let current = windows.current();
+    let margin = config.tracking.bids_per_shard_per_s_max.max(1);
+    let last = current
+        .base()
+        .wrapping_add(current.n_issued())
+        .wrapping_add(margin - 1);
+    // A window too small for the margin keeps its reach: those events stay out of reach.
+    let _ = windows.issue_recovered(last, now_unix_s);
 }
 
 /// The live objects an old shard's records are replayed on.

@@ -199,3 +199,27 @@ fn damage_before_the_tail_stops_the_start_unless_skipped() {
     );
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Bids answered just before a crash may have no durable record; their events were never
+/// acknowledged, so the recovered window reaches one second of bids (at
+/// `tracking.bids_per_shard_per_s_max`) past the last logged one, and those events count once
+/// instead of being refused as out of reach.
+#[test]
+fn the_recovered_window_reaches_past_the_last_logged_bid() {
+    let dir = temp_dir("events-margin");
+    let log_dir = dir.join("log");
+    let config = config(&log_dir);
+    let (bytes, _) = segment(4);
+    write_generation(&log_dir, &bytes);
+    let (_layout, shards, _) = recover(&config, &campaigns(), 1, NOW + 100)
+        .expect("recovers")
+        .expect("log on");
+    let windows = &shards[0].state.as_ref().expect("a state").windows;
+    let window = windows
+        .iter()
+        .find(|w| w.base == 1_000)
+        .expect("the crashed run's window");
+    // Four bids logged, then ten more sequences (10 bids/s configured).
+    assert_eq!(window.n_issued, 4 + 10);
+    fs::remove_dir_all(&dir).unwrap();
+}

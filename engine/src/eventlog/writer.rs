@@ -35,6 +35,10 @@ use crate::clock;
 /// Most bytes the buffer holds while the disk does not take them: then records of bids are
 /// dropped (counted) and the campaigns that need them do not bid.
 pub const PENDING_BYTES_MAX: usize = 64 << 20;
+/// A commit in flight longer than this is a stalled device: the log turns unhealthy (tracking
+/// 503, no budgeted bids) until the commit completes, rather than let unacknowledged
+/// commitments pile up behind it.
+pub const COMMIT_STALL_MAX: Duration = Duration::from_secs(1);
 /// First wait before a failed commit is tried again; doubles up to [`RETRY_BACKOFF_MAX`].
 const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(1);
@@ -55,6 +59,8 @@ pub struct LogCounters {
     pub bytes: u64,
     pub commits: u64,
     pub commit_failures: u64,
+    /// Commits that took longer than [`COMMIT_STALL_MAX`].
+    pub commit_stalls: u64,
     /// Records not kept because the buffer was full while the disk failed.
     pub records_dropped: u64,
     pub segments_opened: u64,
@@ -313,7 +319,7 @@ impl EventLog {
             };
             let first_lsn = self.durable_lsn.get() + 1;
             let started = clock::now();
-            let result = self.commit(&mut segment, first_lsn, &batch).await;
+            let result = self.commit_watched(&mut segment, first_lsn, &batch).await;
             let elapsed_us = clock::elapsed_since(started).as_micros() as u64;
             self.settle_commit(result, batch, last_lsn, elapsed_us, &mut segment);
             if self.is_healthy() {
@@ -368,6 +374,40 @@ impl EventLog {
                 *segment = None;
             }
         }
+    }
+
+    /// [`EventLog::commit`], marking the log unhealthy (waiters get an error) if it takes
+    /// longer than [`COMMIT_STALL_MAX`]; the commit itself goes on, and its success makes the
+    /// log healthy again.
+    async fn commit_watched(
+        &self,
+        segment: &mut Option<OpenSegment>,
+        first_lsn: Lsn,
+        batch: &[u8],
+    ) -> std::io::Result<()> {
+        let commit = self.commit(segment, first_lsn, batch);
+        futures_lite::pin!(commit);
+        let watched = futures_lite::future::or(async { Some(commit.as_mut().await) }, async {
+            glommio::timer::sleep(COMMIT_STALL_MAX).await;
+            None
+        })
+        .await;
+        if let Some(result) = watched {
+            return result;
+        }
+        self.failures.set(self.failures.get() + 1);
+        self.buffered.borrow_mut().counters.commit_stalls += 1;
+        if self.healthy.replace(false) {
+            tracing::error!(
+                shard = self.shard_idx,
+                dir = %self.shard_dir.display(),
+                stalled_ms = COMMIT_STALL_MAX.as_millis() as u64,
+                "event log stalled: tracking answers 503 and budgeted campaigns stop bidding \
+                 until the commit completes"
+            );
+        }
+        self.wake_waiters();
+        commit.await
     }
 
     /// Writes and syncs `batch` (records from `first_lsn` on) at the end of the current

@@ -593,12 +593,13 @@ fn render_events(snapshots: &[StatsSnapshot], out: &mut String) {
         return;
     }
     type Read = fn(&crate::eventlog::LogSnapshot) -> f64;
-    let series: [(&str, &str, &str, Read); 14] = [
+    let series: [(&str, &str, &str, Read); 15] = [
         ("adshard_event_log_healthy", "gauge", "1 while the shard's event log writes; 0 is the alarm: tracking answers 503 and budgeted campaigns do not bid.", |l| f64::from(u8::from(l.healthy))),
         ("adshard_event_log_records_total", "counter", "Records appended to the event log.", |l| l.counters.records as f64),
         ("adshard_event_log_bytes_total", "counter", "Bytes of records appended to the event log.", |l| l.counters.bytes as f64),
         ("adshard_event_log_commits_total", "counter", "Group commits (write and fdatasync) that succeeded.", |l| l.counters.commits as f64),
         ("adshard_event_log_commit_failures_total", "counter", "Group commits that failed (the batch is kept and written again).", |l| l.counters.commit_failures as f64),
+        ("adshard_event_log_commit_stalls_total", "counter", "Group commits that took over a second (the log is unhealthy until they complete).", |l| l.counters.commit_stalls as f64),
         ("adshard_event_log_commit_seconds_total", "counter", "Time spent in group commits.", |l| l.counters.commit_us_total as f64 / 1e6),
         ("adshard_event_log_commit_seconds_max", "gauge", "Longest group commit since start.", |l| l.counters.commit_us_max as f64 / 1e6),
         ("adshard_event_log_records_dropped_total", "counter", "Bid records dropped because the buffer was full while the disk failed.", |l| l.counters.records_dropped as f64),
