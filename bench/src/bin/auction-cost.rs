@@ -8,7 +8,14 @@
 //! as `*run_batch*` also matches the signing closure inside and leaves signing uncounted. It also prints the targeting index's memory per
 //! campaign.
 //!
-//! usage: auction-cost --campaigns FILE.json --requests FILE.jsonl [--repeat N]
+//! With `--log`, every signed bid is also appended to an event log's buffer as the shard does
+//! (`EventLog::append` of a `Record::Bid` with the commitment of a budgeted campaign, and the
+//! per-request health check): the log's cost on the request path. Nothing is written to disk
+//! (the shard's committer does that on its own task, off the request path); the buffer is
+//! sized up front (`commit_bytes_max` at its ceiling) so that it does not grow while
+//! measured, as the shard's swapped buffers do not.
+//!
+//! usage: auction-cost --campaigns FILE.json --requests FILE.jsonl [--repeat N] [--log]
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,6 +27,8 @@ use adshard::campaign::data;
 use adshard::catalog::Catalog;
 use adshard::config::Config;
 use adshard::currency::CurrencyTable;
+use adshard::delivery::per_event_micros;
+use adshard::eventlog::{BidRecord, EventLog, EventsConfig, Record};
 use adshard::openrtb::parse_bid_request;
 use adshard::tracking::{
     BidTokens, BuyerKind, EventWindow, TokenSigner, TrackingClaims, WindowSize,
@@ -29,14 +38,20 @@ struct Args {
     campaigns: PathBuf,
     requests: PathBuf,
     repeat: usize,
+    log: bool,
 }
 
 fn args() -> Result<Args, String> {
     let mut campaigns = None;
     let mut requests = None;
     let mut repeat = 1;
+    let mut log = false;
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
+        if flag == "--log" {
+            log = true;
+            continue;
+        }
         let value = argv.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--campaigns" => campaigns = Some(PathBuf::from(value)),
@@ -53,6 +68,7 @@ fn args() -> Result<Args, String> {
         campaigns: campaigns.ok_or("--campaigns FILE is required")?,
         requests: requests.ok_or("--requests FILE is required")?,
         repeat,
+        log,
     })
 }
 
@@ -70,6 +86,7 @@ fn run_batch(
     currencies: &CurrencyTable,
     signer: &TokenSigner,
     events: &mut EventWindow,
+    log: Option<&EventLog>,
     bodies: &[Vec<u8>],
     repeat: usize,
 ) -> Outcome {
@@ -93,6 +110,10 @@ fn run_batch(
             if parse_bid_request(body, &mut request).is_err() {
                 outcome.rejected += 1;
                 continue;
+            }
+            // As the shard does before each decision: whether commitments can be logged.
+            if let Some(log) = log {
+                std::hint::black_box(log.accepts_acknowledged());
             }
             run_auction(
                 catalog,
@@ -120,6 +141,11 @@ fn run_batch(
                     return;
                 };
                 let campaign = catalog.campaign(winner.campaign_idx);
+                if let Some(log) = log {
+                    log_bid(
+                        log, currencies, campaign, winner, currency, sequence, now_unix_s,
+                    );
+                }
                 let imp = request.imps()[winner.imp_idx];
                 let claims = TrackingClaims {
                     request_id: &request.id,
@@ -160,6 +186,30 @@ fn run_batch(
     outcome
 }
 
+/// The shard's `log_bid`: the bid's record, with what a budgeted campaign committed.
+fn log_bid(
+    log: &EventLog,
+    currencies: &CurrencyTable,
+    campaign: &adshard::campaign::Campaign,
+    winner: &adshard::auction::Winner,
+    currency: adshard::currency::Currency,
+    sequence: u64,
+    now_unix_s: i64,
+) {
+    let budgeted = campaign.budget.total_micros.is_some() || campaign.budget.daily_micros.is_some();
+    let committed_micros = if budgeted {
+        per_event_micros(currencies, winner.price_micros, currency, campaign.currency).unwrap_or(0)
+    } else {
+        0
+    };
+    let _ = log.append(&Record::Bid(BidRecord {
+        sequence,
+        campaign: winner.campaign_idx,
+        committed_micros,
+        at_unix_s: now_unix_s,
+    }));
+}
+
 fn main() {
     let args = match args() {
         Ok(args) => args,
@@ -196,19 +246,43 @@ fn main() {
     let size = WindowSize::for_rate(config.tracking.bids_per_shard_per_s_max, hold_s)
         .expect("the default tracking config is valid");
     let mut events = EventWindow::new(size, hold_s, 0);
+    // Never written: only its in-memory buffer is used (see the module doc).
+    let log = args.log.then(|| {
+        let config = EventsConfig {
+            commit_bytes_max: adshard::eventlog::config::COMMIT_BYTES_CEILING,
+            ..EventsConfig::default()
+        };
+        EventLog::new(std::env::temp_dir(), 0, 1, 1, &config)
+    });
     // Warm the buffers, then measure.
-    let _ = run_batch(&catalog, &currencies, &signer, &mut events, &bodies, 1);
+    let _ = run_batch(
+        &catalog,
+        &currencies,
+        &signer,
+        &mut events,
+        log.as_ref(),
+        &bodies,
+        1,
+    );
     let started = Instant::now();
     let outcome = run_batch(
         &catalog,
         &currencies,
         &signer,
         &mut events,
+        log.as_ref(),
         &bodies,
         args.repeat,
     );
     let elapsed = started.elapsed();
     let n_requests = bodies.len() * args.repeat;
+    if let Some(log) = &log {
+        let counters = log.counters();
+        println!(
+            "event log: {} records, {} bytes appended (dropped {})",
+            counters.records, counters.bytes, counters.records_dropped
+        );
+    }
     println!(
         "campaigns {} requests {} bids {} rejected {} ns/request {:.0} index bytes/campaign {:.0} response bytes {}",
         catalog.len(),

@@ -12,7 +12,9 @@ use clap::{ArgGroup, Parser, ValueEnum};
 
 use crate::loadgen::hgrm::write_hgrm;
 use crate::loadgen::report::{Comparison, Report, Sweep, SweepStep};
-use crate::loadgen::requests::{load_bodies, vary_users, BodySource, Method, RequestPool};
+use crate::loadgen::requests::{
+    load_bodies, load_paths, vary_users, BodySource, Method, RequestPool,
+};
 use crate::loadgen::run::{run, RunPlan, TargetPlan};
 use crate::loadgen::svg::{render_svg, Series};
 use crate::loadgen::target::Target;
@@ -30,7 +32,7 @@ pub enum MethodArg {
 /// request's intended send time, so server stalls show up in the tail.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "adshard-bench", version)]
-#[command(group(ArgGroup::new("bodies").args(["body", "corpus", "requests"])))]
+#[command(group(ArgGroup::new("bodies").args(["body", "corpus", "requests", "paths"])))]
 pub struct Cli {
     /// Target URL: http:// on 127.0.0.0/8 or localhost only.
     #[arg(long)]
@@ -67,15 +69,19 @@ pub struct Cli {
     /// A JSON-lines file of request bodies (adshard-gen traffic output), round-robin.
     #[arg(long)]
     pub requests: Option<PathBuf>,
+    /// GET requests over a list of paths: one path (with its query) per line, round-robin,
+    /// e.g. the tracking URLs of many bids. Replaces the path of --url (and of --compare).
+    #[arg(long, value_name = "FILE")]
+    pub paths: Option<PathBuf>,
     /// Replace user.id with a Zipf(s=1.1)-distributed id over N users (4096 prepared variants).
     #[arg(long, value_name = "N")]
     pub vary_users: Option<u64>,
     /// Seed of --vary-users.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// HTTP method; GET sends no body unless one is given.
-    #[arg(long, value_enum, default_value_t = MethodArg::Post)]
-    pub method: MethodArg,
+    /// HTTP method (default: POST, or GET with --paths); GET sends no body unless one is given.
+    #[arg(long, value_enum)]
+    pub method: Option<MethodArg>,
     /// Write the latency distribution in HdrHistogram .hgrm format (milliseconds).
     #[arg(long)]
     pub hgrm: Option<PathBuf>,
@@ -121,34 +127,7 @@ pub enum Outcome {
 /// written is the one-line summary (the comparison line with `--compare`, the best step's
 /// summary with `--sweep`).
 pub fn run_cli(cli: &Cli, out: &mut impl Write) -> anyhow::Result<Outcome> {
-    let method = match cli.method {
-        MethodArg::Get => Method::Get,
-        MethodArg::Post => Method::Post,
-    };
-    let source = match (&cli.body, &cli.corpus, &cli.requests) {
-        (Some(path), _, _) => BodySource::File(path.clone()),
-        (_, Some(dir), _) => BodySource::Corpus(dir.clone()),
-        (_, _, Some(path)) => BodySource::JsonLines(path.clone()),
-        _ if method == Method::Get => BodySource::Empty,
-        _ => bail!("POST needs one of --body FILE, --corpus DIR or --requests FILE.jsonl"),
-    };
-    let mut bodies = load_bodies(&source)?;
-    if let Some(n_users) = cli.vary_users {
-        bodies = vary_users(&bodies, n_users, cli.seed)?;
-    }
-    let mut urls = vec![cli.url.as_str()];
-    if let Some(url) = &cli.compare {
-        urls.push(url);
-    }
-    let targets = urls
-        .into_iter()
-        .map(|url| {
-            let target = Target::parse(url)?;
-            let requests = Arc::new(RequestPool::new(&target, method, &bodies));
-            Ok(TargetPlan { target, requests })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    drop(bodies);
+    let targets = target_plans(cli)?;
     let plan = RunPlan {
         targets,
         rate_per_s: cli.rate,
@@ -187,6 +166,55 @@ pub fn run_cli(cli: &Cli, out: &mut impl Write) -> anyhow::Result<Outcome> {
             Ok(Outcome::Single(Box::new(report)))
         }
     }
+}
+
+/// The targets of a run, each with its requests framed: the bodies (or paths) the command line
+/// names, for `--url` and `--compare`.
+fn target_plans(cli: &Cli) -> anyhow::Result<Vec<TargetPlan>> {
+    let method = match (cli.method, &cli.paths) {
+        (Some(MethodArg::Post), Some(_)) => bail!("--paths sends GET requests; drop --method post"),
+        (Some(MethodArg::Get), _) | (None, Some(_)) => Method::Get,
+        (Some(MethodArg::Post), None) | (None, None) => Method::Post,
+    };
+    let mut urls = vec![cli.url.as_str()];
+    if let Some(url) = &cli.compare {
+        urls.push(url);
+    }
+    if let Some(file) = &cli.paths {
+        if cli.vary_users.is_some() {
+            bail!("--vary-users rewrites request bodies; --paths sends none");
+        }
+        let paths = load_paths(file)?;
+        return urls
+            .into_iter()
+            .map(|url| {
+                let target = Target::parse(url)?;
+                let requests = Arc::new(RequestPool::for_paths(&target, &paths));
+                Ok(TargetPlan { target, requests })
+            })
+            .collect();
+    }
+    let source = match (&cli.body, &cli.corpus, &cli.requests) {
+        (Some(path), _, _) => BodySource::File(path.clone()),
+        (_, Some(dir), _) => BodySource::Corpus(dir.clone()),
+        (_, _, Some(path)) => BodySource::JsonLines(path.clone()),
+        _ if method == Method::Get => BodySource::Empty,
+        _ => bail!(
+            "POST needs one of --body FILE, --corpus DIR or --requests FILE.jsonl \
+             (or GET: --method get, --paths FILE)"
+        ),
+    };
+    let mut bodies = load_bodies(&source)?;
+    if let Some(n_users) = cli.vary_users {
+        bodies = vary_users(&bodies, n_users, cli.seed)?;
+    }
+    urls.into_iter()
+        .map(|url| {
+            let target = Target::parse(url)?;
+            let requests = Arc::new(RequestPool::new(&target, method, &bodies));
+            Ok(TargetPlan { target, requests })
+        })
+        .collect()
 }
 
 fn run_sweep(cli: &Cli, mut plan: RunPlan, out: &mut impl Write) -> anyhow::Result<Sweep> {

@@ -5,7 +5,8 @@
 //! round-robin in file-name order) or a JSON-lines file (`--requests`, one request per line,
 //! as `adshard-gen traffic` writes). `--vary-users N` rewrites `user.id` of a bounded pool of
 //! variants with Zipf-distributed ids, so a server's per-user state (frequency caps) sees a
-//! realistic mix of hot and cold users.
+//! realistic mix of hot and cold users. `--paths FILE` sends GETs over a list of paths instead
+//! (one per line, round-robin): many distinct URLs of one kind, such as tracking notices.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ pub const REQUEST_BYTES_TOTAL_MAX: usize = 2 << 30;
 /// Variants prepared for `--vary-users`: enough that the ids follow the Zipf law closely,
 /// few enough to build in well under a second.
 pub const USER_VARIANTS_MAX: usize = 4096;
+/// Longest path `--paths` takes: a tracking notice's URL with its token is ~300 bytes.
+pub const PATH_BYTES_MAX: usize = 8 * 1024;
 /// The Zipf exponent of user popularity, about what ad traffic shows.
 pub const USER_ZIPF_EXPONENT: f64 = 1.1;
 
@@ -89,6 +92,45 @@ fn read_json_lines(path: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
         .filter(|line| line.iter().any(|byte| !byte.is_ascii_whitespace()))
         .map(<[u8]>::to_vec)
         .collect())
+}
+
+/// The paths of a `--paths` file: one per line (blank lines skipped), each starting with `/`,
+/// without spaces or control characters, at most [`PATH_BYTES_MAX`] bytes.
+pub fn load_paths(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_paths(&text).with_context(|| format!("in {}", path.display()))
+}
+
+/// The paths of a `--paths` file's text (see [`load_paths`]).
+pub fn parse_paths(text: &str) -> anyhow::Result<Vec<String>> {
+    let mut paths = Vec::new();
+    let mut total_bytes = 0usize;
+    for (line_idx, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let line_no = line_idx + 1;
+        if !line.starts_with('/') {
+            bail!("line {line_no}: a path must start with '/' (no scheme or host)");
+        }
+        if line.len() > PATH_BYTES_MAX {
+            bail!("line {line_no}: longer than {PATH_BYTES_MAX} bytes");
+        }
+        if line.bytes().any(|byte| byte <= b' ' || byte >= 0x7f) {
+            bail!("line {line_no}: spaces, control or non-ASCII characters in the path");
+        }
+        total_bytes += line.len();
+        if total_bytes > REQUEST_BYTES_TOTAL_MAX {
+            bail!("paths total more than {REQUEST_BYTES_TOTAL_MAX} bytes");
+        }
+        paths.push(line.to_string());
+    }
+    if paths.is_empty() {
+        bail!("no paths");
+    }
+    Ok(paths)
 }
 
 /// Replaces (or inserts) `user.id` in `--vary-users` variants of `bodies`: variant `k` is
@@ -209,6 +251,23 @@ impl RequestPool {
         RequestPool { requests }
     }
 
+    /// GET requests for `target`'s host, one per path (the target's own path is not used).
+    pub fn for_paths(target: &Target, paths: &[String]) -> RequestPool {
+        assert!(!paths.is_empty());
+        let requests = paths
+            .iter()
+            .map(|path| {
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n",
+                    target.host_header
+                )
+                .into_bytes()
+                .into_boxed_slice()
+            })
+            .collect();
+        RequestPool { requests }
+    }
+
     /// The request sent as request `request_idx` of the schedule (round-robin over the pool).
     pub fn get(&self, request_idx: u64) -> &[u8] {
         &self.requests[(request_idx % self.requests.len() as u64) as usize]
@@ -257,6 +316,40 @@ mod tests {
             assert!((1..=100).contains(&rank));
         }
         assert_eq!(variants, vary_users(&bodies, 100, 1).unwrap());
+    }
+
+    #[test]
+    fn paths_file_lines_are_checked() {
+        let paths = parse_paths("/billing?t=a\n\n  /click?t=b&x=1  \r\n/healthz\n").unwrap();
+        assert_eq!(paths, vec!["/billing?t=a", "/click?t=b&x=1", "/healthz"]);
+        for bad in [
+            "",
+            "\n \n",
+            "billing?t=a",
+            "http://127.0.0.1/x",
+            "/a b",
+            "/a\tb",
+            "/caf\u{e9}",
+        ] {
+            assert!(parse_paths(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_paths(&format!("/{}", "a".repeat(PATH_BYTES_MAX))).is_err());
+    }
+
+    #[test]
+    fn path_requests_are_gets_round_robin() {
+        let target = Target::parse("http://127.0.0.1:9000/ignored").unwrap();
+        let paths = vec!["/imp?t=1".to_string(), "/imp?t=2".to_string()];
+        let pool = RequestPool::for_paths(&target, &paths);
+        assert_eq!(pool.len(), 2);
+        assert_eq!(
+            pool.get(0),
+            b"GET /imp?t=1 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n\r\n"
+        );
+        assert_eq!(
+            pool.get(3),
+            b"GET /imp?t=2 HTTP/1.1\r\nHost: 127.0.0.1:9000\r\n\r\n"
+        );
     }
 
     #[test]

@@ -9,11 +9,13 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Request heads larger than this close the connection: the generator sends small ones.
 const REQUEST_HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Request lines the server keeps for a test to read; later ones are not kept.
+pub const REQUEST_LINES_KEPT_MAX: usize = 100_000;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Behaviour {
@@ -27,6 +29,9 @@ pub struct Behaviour {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub requests: Arc<AtomicU64>,
+    /// The request lines received (`GET /path HTTP/1.1`), the first
+    /// [`REQUEST_LINES_KEPT_MAX`] of them.
+    pub request_lines: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -35,11 +40,13 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(AtomicU64::new(0));
+        let request_lines = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         // Readers answer requests; the stall takes the write side, so every connection waits.
         let gate = Arc::new(RwLock::new(()));
         {
             let requests = requests.clone();
+            let request_lines = request_lines.clone();
             let stop = stop.clone();
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
@@ -48,14 +55,18 @@ impl TestServer {
                     }
                     let Ok(stream) = stream else { continue };
                     let requests = requests.clone();
+                    let request_lines = request_lines.clone();
                     let gate = gate.clone();
-                    std::thread::spawn(move || serve(stream, behaviour, &requests, &gate));
+                    std::thread::spawn(move || {
+                        serve(stream, behaviour, &requests, &request_lines, &gate)
+                    });
                 }
             });
         }
         TestServer {
             addr,
             requests,
+            request_lines,
             stop,
         }
     }
@@ -73,7 +84,13 @@ impl Drop for TestServer {
     }
 }
 
-fn serve(mut stream: TcpStream, behaviour: Behaviour, requests: &AtomicU64, gate: &RwLock<()>) {
+fn serve(
+    mut stream: TcpStream,
+    behaviour: Behaviour,
+    requests: &AtomicU64,
+    request_lines: &Mutex<Vec<String>>,
+    gate: &RwLock<()>,
+) {
     let _ = stream.set_nodelay(true);
     let mut buffer = vec![0u8; REQUEST_HEAD_BYTES_MAX];
     let mut filled = 0;
@@ -94,7 +111,14 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour, requests: &AtomicU64, gate
                 Ok(n) => filled += n,
             }
         };
-        let head = String::from_utf8_lossy(&buffer[..head_len]).to_ascii_lowercase();
+        let head = String::from_utf8_lossy(&buffer[..head_len]);
+        if let Some(line) = head.lines().next() {
+            let mut lines = request_lines.lock().unwrap();
+            if lines.len() < REQUEST_LINES_KEPT_MAX {
+                lines.push(line.to_string());
+            }
+        }
+        let head = head.to_ascii_lowercase();
         let content_length: usize = head
             .lines()
             .find_map(|line| line.strip_prefix("content-length:"))

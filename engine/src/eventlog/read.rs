@@ -1,8 +1,11 @@
 //! Reading a shard's log back at start (and in `adshard-events`): its checkpoint, then its
 //! segments in order, every record after a given lsn handed to a callback. Plain std I/O:
-//! recovery runs before the shards start, one segment in memory at a time.
+//! recovery runs before the shards start, one segment in memory at a time (in one buffer
+//! reused from segment to segment: a fresh allocation per segment cost a page fault and a
+//! zeroed page per 4 KiB read, about a tenth of a bare read's time).
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::layout::{decode_checkpoint, CheckpointHeader, CHECKPOINT, CHECKPOINT_BYTES_MAX};
@@ -86,6 +89,15 @@ pub fn read_checkpoint(shard_dir: &Path) -> Result<Option<(CheckpointHeader, Vec
     Ok(Some((header, state.to_vec())))
 }
 
+/// Reads the whole file at `path` into `buffer` (emptied first; its memory is reused).
+fn read_whole(path: &Path, buffer: &mut Vec<u8>) -> Result<(), ReadError> {
+    buffer.clear();
+    fs::File::open(path)
+        .and_then(|mut file| file.read_to_end(buffer))
+        .map(drop)
+        .map_err(|e| io_error(path, e))
+}
+
 /// Reads every record of the shard's log with an lsn above `after`, in order, into `each`.
 /// A torn tail (in the last segment) is cut and reported; damage before the tail is an error
 /// unless `skip_damaged`, when the rest of that segment is skipped and reported. Records a
@@ -102,13 +114,15 @@ pub fn replay(
         last_lsn: after,
         ..ReadSummary::default()
     };
+    let mut buffer = Vec::new();
     for (idx, (first_lsn, path)) in segments.iter().enumerate() {
         let next_first = segments.get(idx + 1).map(|(lsn, _)| *lsn);
         if next_first.is_some_and(|next| next <= after + 1) {
             continue;
         }
-        let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
-        let header = match SegmentHeader::decode(&bytes) {
+        read_whole(path, &mut buffer)?;
+        let bytes = buffer.as_slice();
+        let header = match SegmentHeader::decode(bytes) {
             Ok(header) => header,
             // The last segment's header never became durable: the crash came while the
             // segment was being created. It holds nothing acknowledged (its header and the
@@ -132,7 +146,7 @@ pub fn replay(
         }
         summary.segments += 1;
         let end_lsn = next_first.unwrap_or(Lsn::MAX);
-        let ending = scan(&bytes, *first_lsn, |lsn, record| {
+        let ending = scan(bytes, *first_lsn, |lsn, record| {
             if lsn > after && lsn < end_lsn {
                 summary.records += 1;
                 summary.last_lsn = lsn;
@@ -230,6 +244,27 @@ mod tests {
                 Err(error) => assert!(!last, "{error}"),
             }
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The buffer is reused from segment to segment: a shorter segment after a longer one
+    /// must not read the longer one's leftover bytes as its own records.
+    #[test]
+    fn replay_reads_a_short_segment_after_a_long_one_alone() {
+        let dir = std::env::temp_dir().join(format!("adshard-read-short-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        segment(&dir, 1, 100);
+        segment(&dir, 101, 3);
+        let mut lsns = Vec::new();
+        let summary = replay(&dir, 0, false, |lsn, _| lsns.push(lsn)).unwrap();
+        assert_eq!(lsns, (1..=103).collect::<Vec<_>>());
+        assert_eq!(summary.segments, 2);
+        assert_eq!(summary.last_lsn, 103);
+        assert_eq!(summary.torn_tail, None);
+        let mut after = Vec::new();
+        replay(&dir, 101, false, |lsn, _| after.push(lsn)).unwrap();
+        assert_eq!(after, vec![102, 103]);
         fs::remove_dir_all(&dir).unwrap();
     }
 }
