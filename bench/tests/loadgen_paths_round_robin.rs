@@ -52,6 +52,7 @@ fn loadgen_paths_round_robin() {
         let n = lines.iter().filter(|l| **l == line).count();
         assert_eq!(n, expected, "{path}: {n} of {}", lines.len());
     }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -92,4 +93,5 @@ fn loadgen_paths_refuses_post_and_bodies() {
     ];
     let error = run_cli(&Cli::try_parse_from(argv).unwrap(), &mut Vec::new()).unwrap_err();
     assert!(format!("{error:#}").contains("no paths"), "{error:#}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
