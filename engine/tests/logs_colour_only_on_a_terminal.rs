@@ -46,6 +46,7 @@ fn serve_logs(envs: &[(&str, &str)]) -> String {
     }
     let _ = serve.kill();
     serve.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&events_dir);
     assert!(
         logs.contains("adshard serving"),
         "server did not start:\n{logs}"

@@ -35,6 +35,12 @@ use crate::clock;
 /// Most bytes the buffer holds while the disk does not take them: then records of bids are
 /// dropped (counted) and the campaigns that need them do not bid.
 pub const PENDING_BYTES_MAX: usize = 64 << 20;
+/// How long records nobody waits for (bids, traffic) may gather before a commit of their own:
+/// they ride along with the next commit a tracking call waits for, or go at this interval
+/// (or at `commit_bytes_max`). Committing them every `commit_interval_us` cost the auction
+/// path a third of the log's CPU for nothing (docs/measurements.md); 20 ms of bids is the
+/// window a crash can lose (see ARCHITECTURE.md, overspend across a crash).
+pub const UNACKNOWLEDGED_COMMIT_INTERVAL: Duration = Duration::from_millis(20);
 /// A commit in flight longer than this is a stalled device: the log turns unhealthy (tracking
 /// 503, no budgeted bids) until the commit completes, rather than let unacknowledged
 /// commitments pile up behind it.
@@ -113,6 +119,8 @@ pub struct EventLog {
     buffered: RefCell<Buffered>,
     /// Every record up to this lsn is on disk and synced.
     durable_lsn: Cell<Lsn>,
+    /// A record someone waits for (a tracking event) is in `pending`.
+    acknowledged_waiting: Cell<bool>,
     /// Commits that failed since start; a waiter that sees it grow gives up.
     failures: Cell<u64>,
     healthy: Cell<bool>,
@@ -146,6 +154,7 @@ impl EventLog {
                 counters: LogCounters::default(),
             }),
             durable_lsn: Cell::new(first_lsn.saturating_sub(1)),
+            acknowledged_waiting: Cell::new(false),
             failures: Cell::new(0),
             healthy: Cell::new(true),
             waiters: RefCell::new(Vec::new()),
@@ -212,7 +221,14 @@ impl EventLog {
         if !self.is_healthy() {
             return Err(Unavailable::Unhealthy);
         }
-        self.append(record)
+        let lsn = self.append(record)?;
+        if !self.acknowledged_waiting.replace(true) {
+            // The committer may be in its long wait for records nobody waits for.
+            if let Some(waker) = self.committer.borrow_mut().take() {
+                waker.wake();
+            }
+        }
+        Ok(lsn)
     }
 
     /// Appends a record that nobody waits for (a bid, traffic): kept unless the buffer is
@@ -284,17 +300,33 @@ impl EventLog {
         .await
     }
 
-    /// Sleeps until `commit_bytes_max` bytes wait, or the commit interval has passed.
-    async fn wait_for_batch(&self) {
-        let full = poll_fn(|cx| {
-            if self.buffered.borrow().pending.len() >= self.commit_bytes_max {
+    /// Sleeps until `commit_bytes_max` bytes wait, or (when `acknowledged` says a tracking
+    /// event waits) one of them does, or `interval` has passed.
+    async fn wait_until_full(&self, interval: Duration, acknowledged: bool) {
+        let ready = poll_fn(|cx| {
+            let full = self.buffered.borrow().pending.len() >= self.commit_bytes_max;
+            if full || (acknowledged && self.acknowledged_waiting.get()) {
                 Poll::Ready(())
             } else {
                 *self.committer.borrow_mut() = Some(cx.waker().clone());
                 Poll::Pending
             }
         });
-        futures_lite::future::or(full, glommio::timer::sleep(self.commit_interval)).await;
+        futures_lite::future::or(ready, glommio::timer::sleep(interval)).await;
+    }
+
+    /// Sleeps until the waiting records should be committed: `commit_interval_us` once a
+    /// tracking event waits, [`UNACKNOWLEDGED_COMMIT_INTERVAL`] while only bids and traffic
+    /// do, at once past `commit_bytes_max`.
+    async fn wait_for_batch(&self) {
+        if !self.acknowledged_waiting.get() {
+            let long = UNACKNOWLEDGED_COMMIT_INTERVAL.max(self.commit_interval);
+            self.wait_until_full(long, true).await;
+            if !self.acknowledged_waiting.get() {
+                return;
+            }
+        }
+        self.wait_until_full(self.commit_interval, false).await;
     }
 
     /// The committer: runs until the shard stops. Opens the first segment, then commits what
@@ -312,6 +344,7 @@ impl EventLog {
                 self.wait_for_batch().await;
             }
             let (batch, last_lsn) = {
+                self.acknowledged_waiting.set(false);
                 let mut buffered = self.buffered.borrow_mut();
                 let Buffered { pending, spare, .. } = &mut *buffered;
                 std::mem::swap(pending, spare);
@@ -326,7 +359,8 @@ impl EventLog {
                 backoff = RETRY_BACKOFF_MIN;
             }
             self.wake_waiters();
-            waited = !self.buffered.borrow().pending.is_empty();
+            // Tracking events that arrived during the commit have waited a sync already.
+            waited = self.acknowledged_waiting.get();
             if !self.is_healthy() {
                 glommio::timer::sleep(backoff).await;
                 backoff = (backoff * 2).min(RETRY_BACKOFF_MAX);
