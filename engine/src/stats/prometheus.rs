@@ -593,7 +593,7 @@ fn render_events(snapshots: &[StatsSnapshot], out: &mut String) {
         return;
     }
     type Read = fn(&crate::eventlog::LogSnapshot) -> f64;
-    let series: [(&str, &str, &str, Read); 15] = [
+    let series: [(&str, &str, &str, Read); 16] = [
         ("adshard_event_log_healthy", "gauge", "1 while the shard's event log writes; 0 is the alarm: tracking answers 503 and budgeted campaigns do not bid.", |l| f64::from(u8::from(l.healthy))),
         ("adshard_event_log_records_total", "counter", "Records appended to the event log.", |l| l.counters.records as f64),
         ("adshard_event_log_bytes_total", "counter", "Bytes of records appended to the event log.", |l| l.counters.bytes as f64),
@@ -604,6 +604,7 @@ fn render_events(snapshots: &[StatsSnapshot], out: &mut String) {
         ("adshard_event_log_commit_seconds_max", "gauge", "Longest group commit since start.", |l| l.counters.commit_us_max as f64 / 1e6),
         ("adshard_event_log_records_dropped_total", "counter", "Bid records dropped because the buffer was full while the disk failed.", |l| l.counters.records_dropped as f64),
         ("adshard_event_log_pending_bytes", "gauge", "Bytes appended and not yet durable.", |l| l.pending_bytes as f64),
+        ("adshard_event_log_segments_opened_total", "counter", "Segment files opened (rotation, and reopening after a failed commit).", |l| l.counters.segments_opened as f64),
         ("adshard_event_log_segments_deleted_total", "counter", "Segments deleted by retention.", |l| l.counters.segments_deleted as f64),
         ("adshard_event_log_checkpoints_total", "counter", "Checkpoints written.", |l| l.checkpoints as f64),
         ("adshard_event_log_checkpoint_failures_total", "counter", "Checkpoints that could not be written.", |l| l.checkpoint_failures as f64),
