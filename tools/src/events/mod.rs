@@ -40,6 +40,12 @@ pub struct Dictionary {
 }
 
 impl Dictionary {
+    /// A dictionary of `ids` in index order (a checkpoint's campaign ids: the catalog order
+    /// the shard's records use from then on).
+    pub fn from_ids(ids: Vec<String>) -> Dictionary {
+        Dictionary { ids }
+    }
+
     /// Takes a `Campaigns` record as the dictionary from here on; other records change nothing.
     pub fn observe(&mut self, record: &Record<'_>) {
         if let Record::Campaigns(ids) = record {

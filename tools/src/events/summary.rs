@@ -210,8 +210,10 @@ fn summarize_shard(
 ) -> anyhow::Result<ShardSource> {
     let checkpoint = read_checkpoint(&shard.path)?;
     let checkpoint_lsn = checkpoint.as_ref().map(|(header, _)| header.log_position);
+    let mut checkpoint_ids = Vec::new();
     if let Some((_, state)) = &checkpoint {
         for (id, totals) in decode(state)? {
+            checkpoint_ids.push(id.clone());
             let base = campaigns
                 .entry(id)
                 .or_default()
@@ -222,6 +224,12 @@ fn summarize_shard(
     }
     let counted_after = checkpoint_lsn.unwrap_or(0);
     let mut tally = ShardTally::new(shard.shard_idx, counted_after);
+    if counted_after > 0 {
+        // A checkpoint taken during a run lists the campaigns in the order the run's records
+        // index them, even when retention deleted the segment with the dictionary record
+        // (recovery reads it the same way).
+        tally.dictionary = Dictionary::from_ids(checkpoint_ids);
+    }
     let mut failure = None;
     if counted_after > 0 {
         // The records the checkpoint holds that retention kept: read only for the dictionary
