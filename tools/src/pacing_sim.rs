@@ -16,13 +16,31 @@
 //! - `Pacer::update` runs at the start of every simulated minute, over the minute before.
 //! - Budgets are sized so that at full throttle each campaign could spend its daily budget
 //!   `HEADROOM_MIN`..`HEADROOM_MAX` times over.
+//! - The day's actual traffic shape (`SimOptions::curve`) is the simulator's, not the pacer's:
+//!   the pacer starts from its own prior and learns only from the requests it observes. Each
+//!   hour's share is its weight over the sum of weights, taken as is (an hour of weight 0
+//!   brings no request at all).
+//!
+//! Curve families (`CurveFamily`), the shapes a day's traffic takes in practice, each a
+//! fixed set of 24 hourly weights (UTC), so that a result can be replayed by name:
+//! - `diurnal`: `BUILTIN_CURVE`, quiet night, busy afternoon, evening peak at 20h (default).
+//! - `flat`: every hour the same weight.
+//! - `morning-peak`: a low base (0.3) and one broad peak centred on 09:30 (height 3,
+//!   Gaussian with a 2 h spread).
+//! - `double-peak`: a low base (0.3), a morning peak on 08:30 and an evening peak on 20:30
+//!   (height 2.5 each, 1.5 h spread).
+//! - `late-peak`: a low base (0.3) and one sharp evening peak on 21:30 (height 4, 1 h spread).
+//! - `outage`: the diurnal curve with no traffic at all from 14:00 to 16:00.
+//! - `spike`: the diurnal curve with the 15h hour at 5 times its weight.
+//! - `random`: seeded (`--curve-seed`) smooth random: 24 weights uniform in 0.2..2.0, then
+//!   smoothed twice around the clock with the (1, 2, 1) / 4 kernel, so that neighbouring
+//!   hours differ as real traffic does rather than as white noise.
 
 use std::io::{self, Write};
 
 use adshard::campaign::Pacing;
 use adshard::pacing::{
-    DailySpend, Pacer, PacingConfig, PacingMode, PacingRng, TrafficCurve, HOURS_PER_DAY,
-    SECONDS_PER_DAY,
+    DailySpend, Pacer, PacingConfig, PacingMode, PacingRng, HOURS_PER_DAY, SECONDS_PER_DAY,
 };
 use anyhow::{bail, ensure, Context};
 
@@ -83,6 +101,125 @@ pub const BUILTIN_CURVE: [f64; HOURS_PER_DAY] = [
     1.50, 1.45, 1.40, 1.40, 1.45, 1.55, 1.70, 1.85, 1.95, 1.90, 1.60, 1.25,
 ];
 
+/// A named traffic shape for the simulated day; see the module doc for each definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurveFamily {
+    Diurnal,
+    Flat,
+    MorningPeak,
+    DoublePeak,
+    LatePeak,
+    Outage,
+    Spike,
+    Random,
+}
+
+impl CurveFamily {
+    /// Every family, in the order the documentation lists them.
+    pub const ALL: [CurveFamily; 8] = [
+        CurveFamily::Diurnal,
+        CurveFamily::Flat,
+        CurveFamily::MorningPeak,
+        CurveFamily::DoublePeak,
+        CurveFamily::LatePeak,
+        CurveFamily::Outage,
+        CurveFamily::Spike,
+        CurveFamily::Random,
+    ];
+
+    /// The family's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CurveFamily::Diurnal => "diurnal",
+            CurveFamily::Flat => "flat",
+            CurveFamily::MorningPeak => "morning-peak",
+            CurveFamily::DoublePeak => "double-peak",
+            CurveFamily::LatePeak => "late-peak",
+            CurveFamily::Outage => "outage",
+            CurveFamily::Spike => "spike",
+            CurveFamily::Random => "random",
+        }
+    }
+
+    /// The family's 24 hourly weights; `curve_seed` matters only for `Random`.
+    pub fn weights(self, curve_seed: u64) -> [f64; HOURS_PER_DAY] {
+        const BASE: f64 = 0.3;
+        match self {
+            CurveFamily::Diurnal => BUILTIN_CURVE,
+            CurveFamily::Flat => [1.0; HOURS_PER_DAY],
+            CurveFamily::MorningPeak => peaks(BASE, &[(9.5, 3.0, 2.0)]),
+            CurveFamily::DoublePeak => peaks(BASE, &[(8.5, 2.5, 1.5), (20.5, 2.5, 1.5)]),
+            CurveFamily::LatePeak => peaks(BASE, &[(21.5, 4.0, 1.0)]),
+            CurveFamily::Outage => {
+                let mut weights = BUILTIN_CURVE;
+                weights[OUTAGE_HOURS].fill(0.0);
+                weights
+            }
+            CurveFamily::Spike => {
+                let mut weights = BUILTIN_CURVE;
+                weights[SPIKE_HOUR] *= SPIKE_FACTOR;
+                weights
+            }
+            CurveFamily::Random => random_curve(curve_seed),
+        }
+    }
+}
+
+/// The hours without traffic in the `outage` family: 14:00 to 16:00.
+pub const OUTAGE_HOURS: std::ops::Range<usize> = 14..16;
+/// The hour of the `spike` family, and its weight's multiple.
+pub const SPIKE_HOUR: usize = 15;
+pub const SPIKE_FACTOR: f64 = 5.0;
+/// The range of the `random` family's raw hourly weights, before smoothing.
+pub const RANDOM_WEIGHT_MIN: f64 = 0.2;
+pub const RANDOM_WEIGHT_MAX: f64 = 2.0;
+
+/// `base` plus Gaussian bumps `(centre hour, height, spread in hours)`, evaluated at each
+/// hour's middle, with distances taken around the clock (23:30 is an hour from 00:30).
+fn peaks(base: f64, bumps: &[(f64, f64, f64)]) -> [f64; HOURS_PER_DAY] {
+    let day = HOURS_PER_DAY as f64;
+    std::array::from_fn(|hour| {
+        let middle = hour as f64 + 0.5;
+        base + bumps
+            .iter()
+            .map(|&(centre, height, spread)| {
+                let raw = (middle - centre).abs();
+                let distance = raw.min(day - raw);
+                height * (-0.5 * (distance / spread).powi(2)).exp()
+            })
+            .sum::<f64>()
+    })
+}
+
+/// The `random` family: uniform weights smoothed twice with (1, 2, 1) / 4 around the clock.
+fn random_curve(curve_seed: u64) -> [f64; HOURS_PER_DAY] {
+    let mut rng = Rng::new(curve_seed);
+    let mut weights: [f64; HOURS_PER_DAY] = std::array::from_fn(|_| {
+        RANDOM_WEIGHT_MIN + (RANDOM_WEIGHT_MAX - RANDOM_WEIGHT_MIN) * rng.unit()
+    });
+    for _ in 0..2 {
+        let before = weights;
+        for (hour, weight) in weights.iter_mut().enumerate() {
+            let previous = before[(hour + HOURS_PER_DAY - 1) % HOURS_PER_DAY];
+            let next = before[(hour + 1) % HOURS_PER_DAY];
+            *weight = (previous + 2.0 * before[hour] + next) / 4.0;
+        }
+    }
+    weights
+}
+
+/// Each hour's share of the day's traffic: its weight over the sum, as is (no floor, unlike
+/// the pacer's own curves); an even day for weights that are all zero or not finite.
+pub fn traffic_shares(weights: &[f64; HOURS_PER_DAY]) -> [f64; HOURS_PER_DAY] {
+    let clean = weights.map(|w| if w.is_finite() && w > 0.0 { w } else { 0.0 });
+    let total: f64 = clean.iter().sum();
+    if total > 0.0 && total.is_finite() {
+        clean.map(|w| w / total)
+    } else {
+        [1.0 / HOURS_PER_DAY as f64; HOURS_PER_DAY]
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SimOptions {
     pub seed: u64,
@@ -118,9 +255,18 @@ pub struct HourRow {
     /// The day's total budget times the hour's traffic share: what even pacing aims at.
     pub target_spend_micros: i64,
     pub actual_spend_micros: i64,
+    /// Share of the day's spend (all campaigns) in this hour.
+    pub spend_share: f64,
 }
 
 impl HourRow {
+    /// Spend share over traffic share, the figure behind the "max hour" ratio; `None` for an
+    /// hour under `HOUR_SHARE_FOR_RATIO_MIN` of the day's traffic (not rated).
+    pub fn share_ratio(&self) -> Option<f64> {
+        (self.traffic_share >= HOUR_SHARE_FOR_RATIO_MIN)
+            .then(|| self.spend_share / self.traffic_share)
+    }
+
     /// Actual over target spend; `None` for an hour without target.
     pub fn ratio(&self) -> Option<f64> {
         (self.target_spend_micros > 0)
@@ -215,18 +361,26 @@ impl SimReport {
             self.minute_requests.iter().sum::<u64>(),
             self.budget_micros
         )?;
+        // `spend/traffic` is the hour's share of the day's spend over its share of the day's
+        // traffic (the summary's "max hour" is its maximum); `actual/target` compares spend
+        // with the budget times the traffic share, so it also shows an unspent budget.
         writeln!(
             out,
-            "{:>4} {:>8} {:>14} {:>14} {:>6}",
-            "hour", "traffic", "target", "actual", "ratio"
+            "{:>4} {:>8} {:>8} {:>14} {:>14} {:>14} {:>14}",
+            "hour", "traffic", "spend", "spend/traffic", "target", "actual", "actual/target"
         )?;
         for hour in &self.hours {
             let ratio = hour.ratio().map_or("-".to_string(), |r| format!("{r:.2}"));
+            let share_ratio = hour
+                .share_ratio()
+                .map_or("-".to_string(), |r| format!("{r:.2}"));
             writeln!(
                 out,
-                "{:>4} {:>7.2}% {:>14} {:>14} {:>6}",
+                "{:>4} {:>7.2}% {:>7.2}% {:>14} {:>14} {:>14} {:>14}",
                 hour.hour,
                 hour.traffic_share * 100.0,
+                hour.spend_share * 100.0,
+                share_ratio,
                 hour.target_spend_micros,
                 hour.actual_spend_micros,
                 ratio
@@ -254,19 +408,24 @@ impl SimReport {
     pub fn write_csv(&self, out: &mut impl Write) -> io::Result<()> {
         writeln!(
             out,
-            "hour,requests,traffic_share,target_spend_micros,actual_spend_micros,ratio"
+            "hour,requests,traffic_share,target_spend_micros,actual_spend_micros,ratio,spend_share,share_ratio"
         )?;
         for hour in &self.hours {
             let ratio = hour.ratio().map_or(String::new(), |r| format!("{r:.4}"));
+            let share_ratio = hour
+                .share_ratio()
+                .map_or(String::new(), |r| format!("{r:.4}"));
             writeln!(
                 out,
-                "{},{},{:.6},{},{},{}",
+                "{},{},{:.6},{},{},{},{:.6},{}",
                 hour.hour,
                 hour.requests,
                 hour.traffic_share,
                 hour.target_spend_micros,
                 hour.actual_spend_micros,
-                ratio
+                ratio,
+                hour.spend_share,
+                share_ratio
             )?;
         }
         Ok(())
@@ -399,7 +558,7 @@ pub fn simulate(options: &SimOptions) -> SimReport {
     let n_campaigns = options.campaigns.clamp(1, CAMPAIGNS_MAX);
     let requests_per_day = options.requests_per_day.min(REQUESTS_PER_DAY_MAX);
     let warmup_days = options.warmup_days.min(WARMUP_DAYS_MAX);
-    let traffic = TrafficCurve::from_weights(&options.curve);
+    let traffic = traffic_shares(&options.curve);
     let mut rng = Rng::new(options.seed);
     // The pacer's draws come from their own stream, so that changing the pacer's decisions
     // does not change the traffic the next run sees.
@@ -443,7 +602,7 @@ pub fn simulate(options: &SimOptions) -> SimReport {
 #[allow(clippy::too_many_arguments)]
 fn simulate_day(
     options: &SimOptions,
-    traffic: &TrafficCurve,
+    traffic: &[f64; HOURS_PER_DAY],
     requests_per_day: u64,
     campaigns: &[SimCampaign],
     pacer: &mut Pacer,
@@ -467,7 +626,7 @@ fn simulate_day(
                 budget_micros: campaigns.get(idx).map_or(0, |c| c.budget_micros),
             }
         });
-        let mean = requests_per_day as f64 * traffic.shares()[hour] / MINUTES_PER_HOUR as f64;
+        let mean = requests_per_day as f64 * traffic[hour] / MINUTES_PER_HOUR as f64;
         let n_requests = poisson(rng, mean);
         minute_requests[minute] = n_requests;
         for _ in 0..n_requests {
@@ -494,6 +653,7 @@ fn simulate_day(
     }
 
     let total_requests: u64 = minute_requests.iter().sum();
+    let total_spend_micros: i64 = minute_spend_micros.iter().sum();
     let budget_micros: i64 = campaigns.iter().map(|c| c.budget_micros).sum();
     let hours = (0..HOURS_PER_DAY)
         .map(|hour| {
@@ -504,12 +664,14 @@ fn simulate_day(
             } else {
                 0.0
             };
+            let actual_spend_micros: i64 = minute_spend_micros[minutes].iter().sum();
             HourRow {
                 hour,
                 requests,
                 traffic_share,
                 target_spend_micros: (budget_micros as f64 * traffic_share).round() as i64,
-                actual_spend_micros: minute_spend_micros[minutes].iter().sum(),
+                actual_spend_micros,
+                spend_share: share_percent(actual_spend_micros, total_spend_micros) / 100.0,
             }
         })
         .collect();
@@ -599,6 +761,62 @@ mod tests {
             let error = parse_curve(text).expect_err(text).to_string();
             assert!(error.contains(expected), "{text:?}: {error}");
         }
+    }
+
+    #[test]
+    fn curve_families_have_their_documented_shapes() {
+        let peak_hour = |weights: &[f64; HOURS_PER_DAY]| {
+            (0..HOURS_PER_DAY)
+                .max_by(|a, b| weights[*a].total_cmp(&weights[*b]))
+                .expect("24 hours")
+        };
+        for family in CurveFamily::ALL {
+            let weights = family.weights(3);
+            assert!(
+                weights.iter().all(|w| w.is_finite() && *w >= 0.0),
+                "{}",
+                family.name()
+            );
+            assert!(weights.iter().sum::<f64>() > 0.0, "{}", family.name());
+        }
+        assert!(CurveFamily::Flat.weights(0).iter().all(|w| *w == 1.0));
+        assert_eq!(peak_hour(&CurveFamily::MorningPeak.weights(0)), 9);
+        assert_eq!(peak_hour(&CurveFamily::LatePeak.weights(0)), 21);
+        let double = CurveFamily::DoublePeak.weights(0);
+        assert!(double[8] > 2.0 * double[14] && double[20] > 2.0 * double[14]);
+        assert!((double[8] - double[20]).abs() < 1e-12);
+        let outage = traffic_shares(&CurveFamily::Outage.weights(0));
+        assert_eq!(&outage[OUTAGE_HOURS], &[0.0, 0.0]);
+        let spike = CurveFamily::Spike.weights(0);
+        assert_eq!(spike[SPIKE_HOUR], BUILTIN_CURVE[SPIKE_HOUR] * SPIKE_FACTOR);
+        assert_eq!(peak_hour(&spike), SPIKE_HOUR);
+        // Random: reproducible per seed, different across seeds, within the raw range, and
+        // smooth (neighbouring hours closer than independent draws would be).
+        let random = CurveFamily::Random.weights(5);
+        assert_eq!(random, CurveFamily::Random.weights(5));
+        assert_ne!(random, CurveFamily::Random.weights(6));
+        assert!(random
+            .iter()
+            .all(|w| (RANDOM_WEIGHT_MIN..=RANDOM_WEIGHT_MAX).contains(w)));
+        let step_max = (0..HOURS_PER_DAY)
+            .map(|h| (random[h] - random[(h + 1) % HOURS_PER_DAY]).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            step_max < (RANDOM_WEIGHT_MAX - RANDOM_WEIGHT_MIN) / 2.0,
+            "{step_max}"
+        );
+    }
+
+    #[test]
+    fn traffic_shares_keep_zero_hours_at_zero() {
+        let mut weights = [1.0; HOURS_PER_DAY];
+        weights[0] = 0.0;
+        weights[1] = f64::NAN;
+        let shares = traffic_shares(&weights);
+        assert_eq!((shares[0], shares[1]), (0.0, 0.0));
+        assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        let even = traffic_shares(&[0.0; HOURS_PER_DAY]);
+        assert!(even.iter().all(|s| *s == 1.0 / HOURS_PER_DAY as f64));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use adshard::campaign::Pacing;
 use adshard_tools::pacing_sim::{
-    parse_curve, simulate, SimOptions, CAMPAIGNS_DEFAULT, CAMPAIGNS_MAX, REQUESTS_PER_DAY_DEFAULT,
-    REQUESTS_PER_DAY_MAX, WARMUP_DAYS_MAX,
+    parse_curve, simulate, CurveFamily, SimOptions, CAMPAIGNS_DEFAULT, CAMPAIGNS_MAX,
+    REQUESTS_PER_DAY_DEFAULT, REQUESTS_PER_DAY_MAX, WARMUP_DAYS_MAX,
 };
 use anyhow::{ensure, Context};
 use clap::{Parser, ValueEnum};
@@ -26,17 +26,26 @@ struct Cli {
     /// Number of campaigns, each with a daily budget it could spend 3.5 to 5 times over.
     #[arg(long, default_value_t = CAMPAIGNS_DEFAULT)]
     campaigns: usize,
-    /// 24 relative hourly traffic weights (UTC), one per line or comma separated; a built-in
-    /// diurnal curve when absent.
-    #[arg(long)]
+    /// 24 relative hourly traffic weights (UTC), one per line or comma separated: the day's
+    /// actual traffic shape (the pacer does not see it, only the requests).
+    #[arg(long, conflicts_with = "curve")]
     traffic_curve: Option<PathBuf>,
+    /// The day's actual traffic shape by family (defined in `adshard_tools::pacing_sim`):
+    /// diurnal (built in), flat, morning-peak, double-peak, late-peak, outage (no traffic
+    /// 14:00-16:00), spike (5x at 15h), random (seeded by --curve-seed).
+    #[arg(long, value_enum, default_value_t = Curve::Diurnal)]
+    curve: Curve,
+    /// Seed of the `random` curve family.
+    #[arg(long, default_value_t = 1)]
+    curve_seed: u64,
     #[arg(long, value_enum, default_value_t = Mode::Even)]
     pacing: Mode,
     /// Requests in the simulated day.
     #[arg(long, default_value_t = REQUESTS_PER_DAY_DEFAULT)]
     requests: u64,
-    /// Days simulated before the reported one, so that the pacer learns the traffic shape.
-    #[arg(long, default_value_t = 0)]
+    /// Days simulated before the reported one, so that the pacer learns the traffic shape
+    /// (0: the reported day is day one, the pacer knows only its prior).
+    #[arg(long, visible_alias = "days", default_value_t = 0)]
     warmup_days: u32,
     /// Writes the per-hour table as CSV.
     #[arg(long)]
@@ -44,6 +53,33 @@ struct Cli {
     /// Writes an SVG of cumulative target and actual spend.
     #[arg(long)]
     svg: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Curve {
+    Diurnal,
+    Flat,
+    MorningPeak,
+    DoublePeak,
+    LatePeak,
+    Outage,
+    Spike,
+    Random,
+}
+
+impl Curve {
+    fn family(self) -> CurveFamily {
+        match self {
+            Curve::Diurnal => CurveFamily::Diurnal,
+            Curve::Flat => CurveFamily::Flat,
+            Curve::MorningPeak => CurveFamily::MorningPeak,
+            Curve::DoublePeak => CurveFamily::DoublePeak,
+            Curve::LatePeak => CurveFamily::LatePeak,
+            Curve::Outage => CurveFamily::Outage,
+            Curve::Spike => CurveFamily::Spike,
+            Curve::Random => CurveFamily::Random,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -74,6 +110,7 @@ fn main() -> anyhow::Result<()> {
     options.campaigns = cli.campaigns;
     options.requests_per_day = cli.requests;
     options.warmup_days = cli.warmup_days;
+    options.curve = cli.curve.family().weights(cli.curve_seed);
     if let Some(path) = &cli.traffic_curve {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
