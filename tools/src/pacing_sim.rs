@@ -14,6 +14,11 @@
 //!   campaign never bids beyond its budget, so the simulated overspend is 0 by construction
 //!   and the printed figure checks that.
 //! - `Pacer::update` runs at the start of every simulated minute, over the minute before.
+//! - Shards (`SimOptions::shard_weights`): each shard has its own `Pacer`, and each request
+//!   goes to one shard, drawn with the shard's weight (an uneven split is the weights
+//!   differing). Every shard's pacer sees the campaign's whole spend and whole budget, as the
+//!   engine's shards do through the shared budget ledger; the simulated ledger has no delay
+//!   (the engine's spend deltas between shards arrive within milliseconds).
 //! - Budgets are sized so that at full throttle each campaign could spend its daily budget
 //!   `HEADROOM_MIN`..`HEADROOM_MAX` times over.
 //! - The day's actual traffic shape (`SimOptions::curve`) is the simulator's, not the pacer's:
@@ -69,6 +74,9 @@ pub const REQUESTS_PER_DAY_MAX: u64 = 100_000_000;
 /// Days simulated before the reported one, at most: a pacer learns a new traffic shape in
 /// one complete day and is fully on it within a week.
 pub const WARMUP_DAYS_MAX: u32 = 30;
+
+/// Simulated shards, at most: more than a large host's cores.
+pub const SHARDS_MAX: usize = 64;
 
 /// The chance that a bid wins; a typical share for a bidder in open auctions.
 pub const WIN_RATE: f64 = 0.3;
@@ -230,6 +238,8 @@ pub struct SimOptions {
     pub requests_per_day: u64,
     /// Days simulated (same traffic shape, fresh budgets each day) before the reported one.
     pub warmup_days: u32,
+    /// One relative traffic weight per shard (1..=`SHARDS_MAX` of them); `[1.0]` is one shard.
+    pub shard_weights: Vec<f64>,
 }
 
 impl SimOptions {
@@ -241,6 +251,7 @@ impl SimOptions {
             pacing,
             requests_per_day: REQUESTS_PER_DAY_DEFAULT,
             warmup_days: 0,
+            shard_weights: vec![1.0],
         }
     }
 }
@@ -300,6 +311,17 @@ pub struct SimReport {
     pub spent_micros: i64,
     /// Total spend above the campaigns' budgets (0 unless the simulator is broken).
     pub overspend_micros: i64,
+    /// One row per shard.
+    pub shards: Vec<ShardRow>,
+}
+
+/// One shard of the reported day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardRow {
+    /// Share of the day's requests the shard saw.
+    pub traffic_share: f64,
+    /// Share of the day's spend the shard made.
+    pub spend_share: f64,
 }
 
 impl SimReport {
@@ -361,6 +383,16 @@ impl SimReport {
             self.minute_requests.iter().sum::<u64>(),
             self.budget_micros
         )?;
+        if self.shards.len() > 1 {
+            for (idx, shard) in self.shards.iter().enumerate() {
+                writeln!(
+                    out,
+                    "shard {idx:>2}: traffic {:>6.2}%, spend {:>6.2}%",
+                    shard.traffic_share * 100.0,
+                    shard.spend_share * 100.0
+                )?;
+            }
+        }
         // `spend/traffic` is the hour's share of the day's spend over its share of the day's
         // traffic (the summary's "max hour" is its maximum); `actual/target` compares spend
         // with the budget times the traffic share, so it also shows an unspent budget.
@@ -544,6 +576,79 @@ pub fn parse_curve(text: &str) -> anyhow::Result<[f64; HOURS_PER_DAY]> {
     Ok(weights)
 }
 
+/// Reads `--shard-split`: one non-negative weight per shard, comma separated, not all zero,
+/// 1..=`SHARDS_MAX` of them.
+pub fn parse_shard_weights(text: &str) -> anyhow::Result<Vec<f64>> {
+    let mut weights = Vec::new();
+    for token in text.split(',').map(str::trim) {
+        let weight: f64 = token
+            .parse()
+            .with_context(|| format!("shard weight {token:?} is not a number"))?;
+        ensure!(
+            weight.is_finite() && weight >= 0.0,
+            "shard weight {token} must be a finite number >= 0"
+        );
+        ensure!(weights.len() < SHARDS_MAX, "more than {SHARDS_MAX} shards");
+        weights.push(weight);
+    }
+    ensure!(
+        weights.iter().sum::<f64>() > 0.0,
+        "all shard weights are zero"
+    );
+    Ok(weights)
+}
+
+/// The simulated shards: a pacer each, and the draw of the shard a request goes to.
+struct Shards {
+    pacers: Vec<Pacer>,
+    /// Cumulative traffic shares; the last is 1.
+    cumulative: Vec<f64>,
+    /// Its own stream, so that the traffic and the wins are the same for any shard count.
+    rng: Rng,
+}
+
+impl Shards {
+    fn new(weights: &[f64], seed: u64, make_pacer: impl Fn() -> Pacer) -> Shards {
+        let clean: Vec<f64> = weights
+            .iter()
+            .take(SHARDS_MAX)
+            .map(|w| if w.is_finite() && *w > 0.0 { *w } else { 0.0 })
+            .collect();
+        let total: f64 = clean.iter().sum();
+        let mut cumulative: Vec<f64> = if total > 0.0 && total.is_finite() {
+            clean
+                .iter()
+                .scan(0.0, |sum, w| {
+                    *sum += w / total;
+                    Some(*sum)
+                })
+                .collect()
+        } else {
+            vec![1.0]
+        };
+        if let Some(last) = cumulative.last_mut() {
+            *last = 1.0;
+        }
+        Shards {
+            pacers: cumulative.iter().map(|_| make_pacer()).collect(),
+            cumulative,
+            rng: Rng::new(seed ^ 0x5ead_5a1d_0000_0001),
+        }
+    }
+
+    /// The shard the next request goes to (no draw for a single shard).
+    fn pick(&mut self) -> usize {
+        if self.pacers.len() == 1 {
+            return 0;
+        }
+        let draw = self.rng.unit();
+        self.cumulative
+            .iter()
+            .position(|c| draw < *c)
+            .unwrap_or(self.pacers.len() - 1)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct SimCampaign {
     bid_cpm_micros: i64,
@@ -577,10 +682,13 @@ pub fn simulate(options: &SimOptions) -> SimReport {
             }
         })
         .collect();
-    let modes = campaigns
+    let modes: Vec<PacingMode> = campaigns
         .iter()
-        .map(|c| PacingMode::of(options.pacing, Some(c.budget_micros)));
-    let mut pacer = Pacer::new(PacingConfig::default(), modes);
+        .map(|c| PacingMode::of(options.pacing, Some(c.budget_micros)))
+        .collect();
+    let mut shards = Shards::new(&options.shard_weights, options.seed, || {
+        Pacer::new(PacingConfig::default(), modes.iter().copied())
+    });
 
     let mut report = None;
     for day in 0..=i64::from(warmup_days) {
@@ -590,7 +698,7 @@ pub fn simulate(options: &SimOptions) -> SimReport {
             &traffic,
             requests_per_day,
             &campaigns,
-            &mut pacer,
+            &mut shards,
             &mut rng,
             &mut pacing_rng,
             day_start_unix_s,
@@ -605,7 +713,7 @@ fn simulate_day(
     traffic: &[f64; HOURS_PER_DAY],
     requests_per_day: u64,
     campaigns: &[SimCampaign],
-    pacer: &mut Pacer,
+    shards: &mut Shards,
     rng: &mut Rng,
     pacing_rng: &mut PacingRng,
     day_start_unix_s: i64,
@@ -615,21 +723,28 @@ fn simulate_day(
     let mut hour_spend = vec![[0i64; HOURS_PER_DAY]; campaigns.len()];
     let mut minute_requests = vec![0u64; MINUTES_PER_DAY];
     let mut minute_spend_micros = vec![0i64; MINUTES_PER_DAY];
+    let mut shard_requests = vec![0u64; shards.pacers.len()];
+    let mut shard_spend_micros = vec![0i64; shards.pacers.len()];
 
     for minute in 0..MINUTES_PER_DAY {
         let now_unix_s = day_start_unix_s + minute as i64 * 60;
         let hour = minute / MINUTES_PER_HOUR;
-        pacer.update(now_unix_s, |idx| {
-            let idx = idx as usize;
-            DailySpend {
-                spent_micros: spent_micros.get(idx).copied().unwrap_or(0),
-                budget_micros: campaigns.get(idx).map_or(0, |c| c.budget_micros),
-            }
-        });
+        for pacer in &mut shards.pacers {
+            pacer.update(now_unix_s, |idx| {
+                let idx = idx as usize;
+                DailySpend {
+                    spent_micros: spent_micros.get(idx).copied().unwrap_or(0),
+                    budget_micros: campaigns.get(idx).map_or(0, |c| c.budget_micros),
+                }
+            });
+        }
         let mean = requests_per_day as f64 * traffic[hour] / MINUTES_PER_HOUR as f64;
         let n_requests = poisson(rng, mean);
         minute_requests[minute] = n_requests;
         for _ in 0..n_requests {
+            let shard = shards.pick();
+            shard_requests[shard] += 1;
+            let pacer = &mut shards.pacers[shard];
             pacer.observe_request(now_unix_s);
             for (idx, campaign) in campaigns.iter().enumerate() {
                 if spent_micros[idx] + campaign.price_micros > campaign.budget_micros {
@@ -641,6 +756,7 @@ fn simulate_day(
                 spent_micros[idx] += campaign.price_micros;
                 hour_spend[idx][hour] += campaign.price_micros;
                 minute_spend_micros[minute] += campaign.price_micros;
+                shard_spend_micros[shard] += campaign.price_micros;
             }
         }
         for (idx, campaign) in campaigns.iter().enumerate() {
@@ -684,7 +800,12 @@ fn simulate_day(
             spent_micros: spent_micros[idx],
             exhausted_minute: exhausted_minute[idx],
             hour_spend_micros: hour_spend[idx],
-            throttle_at_end: pacer.throttle(idx as u32),
+            throttle_at_end: shards
+                .pacers
+                .iter()
+                .map(|p| p.throttle(idx as u32))
+                .sum::<f64>()
+                / shards.pacers.len() as f64,
         })
         .collect();
     SimReport {
@@ -701,6 +822,14 @@ fn simulate_day(
             .zip(&spent_micros)
             .map(|(c, spent)| (spent - c.budget_micros).max(0))
             .sum(),
+        shards: shard_requests
+            .iter()
+            .zip(&shard_spend_micros)
+            .map(|(requests, spend)| ShardRow {
+                traffic_share: share_percent(*requests as i64, total_requests as i64) / 100.0,
+                spend_share: share_percent(*spend, total_spend_micros) / 100.0,
+            })
+            .collect(),
     }
 }
 
@@ -805,6 +934,30 @@ mod tests {
             step_max < (RANDOM_WEIGHT_MAX - RANDOM_WEIGHT_MIN) / 2.0,
             "{step_max}"
         );
+    }
+
+    #[test]
+    fn shard_splits_parse_and_draw_in_proportion() {
+        assert_eq!(parse_shard_weights("1, 3").expect("valid"), vec![1.0, 3.0]);
+        for (text, expected) in [
+            ("", "not a number"),
+            ("1,x", "not a number"),
+            ("1,-1", ">= 0"),
+            ("0,0", "all shard weights are zero"),
+            (&*vec!["1"; SHARDS_MAX + 1].join(","), "more than"),
+        ] {
+            let error = parse_shard_weights(text).expect_err(text).to_string();
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+        let config = PacingConfig::default;
+        let mut shards = Shards::new(&[1.0, 3.0, 0.0], 9, || Pacer::new(config(), []));
+        let mut counts = [0u32; 3];
+        for _ in 0..40_000 {
+            counts[shards.pick()] += 1;
+        }
+        assert_eq!(counts[2], 0);
+        let share = f64::from(counts[1]) / 40_000.0;
+        assert!((share - 0.75).abs() < 0.01, "{counts:?}");
     }
 
     #[test]

@@ -118,3 +118,34 @@ fn the_summary_parser_rejects_other_lines() {
     assert_eq!(parse_summary("spent 99.5% of budget"), None);
     assert_eq!(parse_summary(""), None);
 }
+
+/// 2 and 4 shards with uneven traffic splits: each shard's line is printed, and the day still
+/// ends with the summary line (the figures are for the record, see the module doc).
+#[test]
+fn uneven_shards_run_and_print_each_shard() {
+    for (shards, split) in [("2", "1,3"), ("4", "1,2,3,6")] {
+        for family in ["flat", "double-peak"] {
+            let args = [
+                "--curve",
+                family,
+                "--shards",
+                shards,
+                "--shard-split",
+                split,
+            ];
+            let output = run(&args);
+            let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+            let shard_lines = stdout.lines().filter(|l| l.starts_with("shard ")).count();
+            assert_eq!(shard_lines.to_string(), shards, "{stdout}");
+            let last = stdout.lines().last().unwrap_or_default();
+            println!("adshard-pacing-sim {}: {last}", args.join(" "));
+            let (_, _, overspend) = parse_summary(last).expect("the summary line");
+            assert_eq!(overspend, 0, "{last}");
+        }
+    }
+    let mismatch = Command::new(env!("CARGO_BIN_EXE_adshard-pacing-sim"))
+        .args(["--shards", "3", "--shard-split", "1,2"])
+        .output()
+        .expect("running adshard-pacing-sim");
+    assert!(!mismatch.status.success());
+}

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use adshard::campaign::Pacing;
 use adshard_tools::pacing_sim::{
-    parse_curve, simulate, CurveFamily, SimOptions, CAMPAIGNS_DEFAULT, CAMPAIGNS_MAX,
-    REQUESTS_PER_DAY_DEFAULT, REQUESTS_PER_DAY_MAX, WARMUP_DAYS_MAX,
+    parse_curve, parse_shard_weights, simulate, CurveFamily, SimOptions, CAMPAIGNS_DEFAULT,
+    CAMPAIGNS_MAX, REQUESTS_PER_DAY_DEFAULT, REQUESTS_PER_DAY_MAX, SHARDS_MAX, WARMUP_DAYS_MAX,
 };
 use anyhow::{ensure, Context};
 use clap::{Parser, ValueEnum};
@@ -47,6 +47,13 @@ struct Cli {
     /// (0: the reported day is day one, the pacer knows only its prior).
     #[arg(long, visible_alias = "days", default_value_t = 0)]
     warmup_days: u32,
+    /// Shards, each with its own pacer over its part of the traffic (all see the whole spend).
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
+    /// The shards' relative traffic weights, comma separated, one per shard (e.g. `1,3` for an
+    /// uneven split of 2 shards); an even split when absent.
+    #[arg(long)]
+    shard_split: Option<String>,
     /// Writes the per-hour table as CSV.
     #[arg(long)]
     csv: Option<PathBuf>,
@@ -102,6 +109,23 @@ fn main() -> anyhow::Result<()> {
         cli.warmup_days <= WARMUP_DAYS_MAX,
         "--warmup-days must be at most {WARMUP_DAYS_MAX}"
     );
+    ensure!(
+        (1..=SHARDS_MAX).contains(&cli.shards),
+        "--shards must be in 1..={SHARDS_MAX}"
+    );
+    let shard_weights = match &cli.shard_split {
+        Some(text) => {
+            let weights = parse_shard_weights(text).context("in --shard-split")?;
+            ensure!(
+                weights.len() == cli.shards,
+                "--shard-split has {} weights for {} shards",
+                weights.len(),
+                cli.shards
+            );
+            weights
+        }
+        None => vec![1.0; cli.shards],
+    };
     let pacing = match cli.pacing {
         Mode::Even => Pacing::Even,
         Mode::Asap => Pacing::Asap,
@@ -110,6 +134,7 @@ fn main() -> anyhow::Result<()> {
     options.campaigns = cli.campaigns;
     options.requests_per_day = cli.requests;
     options.warmup_days = cli.warmup_days;
+    options.shard_weights = shard_weights;
     options.curve = cli.curve.family().weights(cli.curve_seed);
     if let Some(path) = &cli.traffic_curve {
         let text =
