@@ -718,13 +718,16 @@ fn simulate_day(
     pacing_rng: &mut PacingRng,
     day_start_unix_s: i64,
 ) -> SimReport {
-    let mut spent_micros = vec![0i64; campaigns.len()];
-    let mut exhausted_minute: Vec<Option<usize>> = vec![None; campaigns.len()];
-    let mut hour_spend = vec![[0i64; HOURS_PER_DAY]; campaigns.len()];
-    let mut minute_requests = vec![0u64; MINUTES_PER_DAY];
-    let mut minute_spend_micros = vec![0i64; MINUTES_PER_DAY];
-    let mut shard_requests = vec![0u64; shards.pacers.len()];
-    let mut shard_spend_micros = vec![0i64; shards.pacers.len()];
+    let mut tally = DayTally::new(campaigns.len(), shards.pacers.len());
+    let DayTally {
+        spent_micros,
+        exhausted_minute,
+        hour_spend,
+        minute_requests,
+        minute_spend_micros,
+        shard_requests,
+        shard_spend_micros,
+    } = &mut tally;
 
     for minute in 0..MINUTES_PER_DAY {
         let now_unix_s = day_start_unix_s + minute as i64 * 60;
@@ -768,68 +771,111 @@ fn simulate_day(
         }
     }
 
-    let total_requests: u64 = minute_requests.iter().sum();
-    let total_spend_micros: i64 = minute_spend_micros.iter().sum();
-    let budget_micros: i64 = campaigns.iter().map(|c| c.budget_micros).sum();
-    let hours = (0..HOURS_PER_DAY)
-        .map(|hour| {
-            let minutes = hour * MINUTES_PER_HOUR..(hour + 1) * MINUTES_PER_HOUR;
-            let requests: u64 = minute_requests[minutes.clone()].iter().sum();
-            let traffic_share = if total_requests > 0 {
-                requests as f64 / total_requests as f64
-            } else {
-                0.0
-            };
-            let actual_spend_micros: i64 = minute_spend_micros[minutes].iter().sum();
-            HourRow {
-                hour,
-                requests,
-                traffic_share,
-                target_spend_micros: (budget_micros as f64 * traffic_share).round() as i64,
-                actual_spend_micros,
-                spend_share: share_percent(actual_spend_micros, total_spend_micros) / 100.0,
-            }
-        })
-        .collect();
-    let campaign_rows = campaigns
-        .iter()
-        .enumerate()
-        .map(|(idx, campaign)| CampaignRow {
-            bid_cpm_micros: campaign.bid_cpm_micros,
-            budget_micros: campaign.budget_micros,
-            spent_micros: spent_micros[idx],
-            exhausted_minute: exhausted_minute[idx],
-            hour_spend_micros: hour_spend[idx],
-            throttle_at_end: shards
-                .pacers
-                .iter()
-                .map(|p| p.throttle(idx as u32))
-                .sum::<f64>()
-                / shards.pacers.len() as f64,
-        })
-        .collect();
-    SimReport {
-        seed: options.seed,
-        pacing: options.pacing,
-        hours,
-        campaigns: campaign_rows,
-        minute_requests,
-        minute_spend_micros,
-        budget_micros,
-        spent_micros: spent_micros.iter().sum(),
-        overspend_micros: campaigns
-            .iter()
-            .zip(&spent_micros)
-            .map(|(c, spent)| (spent - c.budget_micros).max(0))
-            .sum(),
-        shards: shard_requests
-            .iter()
-            .zip(&shard_spend_micros)
-            .map(|(requests, spend)| ShardRow {
-                traffic_share: share_percent(*requests as i64, total_requests as i64) / 100.0,
-                spend_share: share_percent(*spend, total_spend_micros) / 100.0,
+    tally.into_report(options, campaigns, shards)
+}
+
+/// What one simulated day counted, per campaign, minute and shard.
+struct DayTally {
+    spent_micros: Vec<i64>,
+    exhausted_minute: Vec<Option<usize>>,
+    hour_spend: Vec<[i64; HOURS_PER_DAY]>,
+    minute_requests: Vec<u64>,
+    minute_spend_micros: Vec<i64>,
+    shard_requests: Vec<u64>,
+    shard_spend_micros: Vec<i64>,
+}
+
+impl DayTally {
+    fn new(n_campaigns: usize, n_shards: usize) -> DayTally {
+        DayTally {
+            spent_micros: vec![0; n_campaigns],
+            exhausted_minute: vec![None; n_campaigns],
+            hour_spend: vec![[0; HOURS_PER_DAY]; n_campaigns],
+            minute_requests: vec![0; MINUTES_PER_DAY],
+            minute_spend_micros: vec![0; MINUTES_PER_DAY],
+            shard_requests: vec![0; n_shards],
+            shard_spend_micros: vec![0; n_shards],
+        }
+    }
+
+    fn into_report(
+        self,
+        options: &SimOptions,
+        campaigns: &[SimCampaign],
+        shards: &Shards,
+    ) -> SimReport {
+        let DayTally {
+            spent_micros,
+            exhausted_minute,
+            hour_spend,
+            minute_requests,
+            minute_spend_micros,
+            shard_requests,
+            shard_spend_micros,
+        } = self;
+        let total_requests: u64 = minute_requests.iter().sum();
+        let total_spend_micros: i64 = minute_spend_micros.iter().sum();
+        let budget_micros: i64 = campaigns.iter().map(|c| c.budget_micros).sum();
+        let hours = (0..HOURS_PER_DAY)
+            .map(|hour| {
+                let minutes = hour * MINUTES_PER_HOUR..(hour + 1) * MINUTES_PER_HOUR;
+                let requests: u64 = minute_requests[minutes.clone()].iter().sum();
+                let traffic_share = if total_requests > 0 {
+                    requests as f64 / total_requests as f64
+                } else {
+                    0.0
+                };
+                let actual_spend_micros: i64 = minute_spend_micros[minutes].iter().sum();
+                HourRow {
+                    hour,
+                    requests,
+                    traffic_share,
+                    target_spend_micros: (budget_micros as f64 * traffic_share).round() as i64,
+                    actual_spend_micros,
+                    spend_share: share_percent(actual_spend_micros, total_spend_micros) / 100.0,
+                }
             })
-            .collect(),
+            .collect();
+        let campaign_rows = campaigns
+            .iter()
+            .enumerate()
+            .map(|(idx, campaign)| CampaignRow {
+                bid_cpm_micros: campaign.bid_cpm_micros,
+                budget_micros: campaign.budget_micros,
+                spent_micros: spent_micros[idx],
+                exhausted_minute: exhausted_minute[idx],
+                hour_spend_micros: hour_spend[idx],
+                throttle_at_end: shards
+                    .pacers
+                    .iter()
+                    .map(|p| p.throttle(idx as u32))
+                    .sum::<f64>()
+                    / shards.pacers.len() as f64,
+            })
+            .collect();
+        SimReport {
+            seed: options.seed,
+            pacing: options.pacing,
+            hours,
+            campaigns: campaign_rows,
+            minute_requests,
+            minute_spend_micros,
+            budget_micros,
+            spent_micros: spent_micros.iter().sum(),
+            overspend_micros: campaigns
+                .iter()
+                .zip(&spent_micros)
+                .map(|(c, spent)| (spent - c.budget_micros).max(0))
+                .sum(),
+            shards: shard_requests
+                .iter()
+                .zip(&shard_spend_micros)
+                .map(|(requests, spend)| ShardRow {
+                    traffic_share: share_percent(*requests as i64, total_requests as i64) / 100.0,
+                    spend_share: share_percent(*spend, total_spend_micros) / 100.0,
+                })
+                .collect(),
+        }
     }
 }
 
