@@ -10,8 +10,10 @@
 //! knows no price. An impression reported by both the pixel and the billing notice is counted
 //! once, by whichever arrives first, and charged once, by the billing notice.
 
+use crate::auction::Winner;
 use crate::campaign::{Campaign, SpendOn};
-use crate::delivery::Delivery;
+use crate::currency::{Currency, CurrencyTable};
+use crate::delivery::{per_event_micros, Delivery};
 use crate::eventlog::{BidRecord, EventRecord};
 use crate::stats::{CampaignCounters, TrackingOutcome};
 use crate::tracking::{EventKind, EventWindows, Lane, Seen};
@@ -101,6 +103,31 @@ pub fn apply_event(
         }
     }
     (outcome, impression)
+}
+
+/// The log record of a campaign's winning bid under sequence `sequence`: what its commit
+/// reserved (`Delivery::commit_winners`: one event at its price, in the campaign's currency;
+/// 0 for a campaign without a budget). `currency` is the response's.
+pub fn bid_record(
+    winner: &Winner,
+    campaign: &Campaign,
+    currencies: &CurrencyTable,
+    currency: Currency,
+    sequence: u64,
+    now_unix_s: i64,
+) -> BidRecord {
+    let budgeted = campaign.budget.total_micros.is_some() || campaign.budget.daily_micros.is_some();
+    let committed_micros = if budgeted {
+        per_event_micros(currencies, winner.price_micros, currency, campaign.currency).unwrap_or(0)
+    } else {
+        0
+    };
+    BidRecord {
+        sequence,
+        campaign: winner.campaign_idx,
+        committed_micros,
+        at_unix_s: now_unix_s,
+    }
 }
 
 /// Replays a logged bid: its sequence taken in the window, its commitment held in the ledger

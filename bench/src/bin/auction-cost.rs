@@ -27,8 +27,7 @@ use adshard::campaign::data;
 use adshard::catalog::Catalog;
 use adshard::config::Config;
 use adshard::currency::CurrencyTable;
-use adshard::delivery::per_event_micros;
-use adshard::eventlog::{BidRecord, EventLog, EventsConfig, Record};
+use adshard::eventlog::{EventLog, EventsConfig, Record};
 use adshard::openrtb::parse_bid_request;
 use adshard::tracking::{
     BidTokens, BuyerKind, EventWindow, TokenSigner, TrackingClaims, WindowSize,
@@ -196,18 +195,9 @@ fn log_bid(
     sequence: u64,
     now_unix_s: i64,
 ) {
-    let budgeted = campaign.budget.total_micros.is_some() || campaign.budget.daily_micros.is_some();
-    let committed_micros = if budgeted {
-        per_event_micros(currencies, winner.price_micros, currency, campaign.currency).unwrap_or(0)
-    } else {
-        0
-    };
-    let _ = log.append(&Record::Bid(BidRecord {
-        sequence,
-        campaign: winner.campaign_idx,
-        committed_micros,
-        at_unix_s: now_unix_s,
-    }));
+    let record =
+        adshard::books::bid_record(winner, campaign, currencies, currency, sequence, now_unix_s);
+    let _ = log.append(&Record::Bid(record));
 }
 
 fn main() {

@@ -11,12 +11,12 @@ use super::{unsent, RequestScratch, ShardHandler};
 use crate::adrequest::AdRequest;
 use crate::auction::response::{write_bid_response, ResponseContext};
 use crate::auction::{merge_external_bids, run_auction_gated, ExternalBid, Winner};
+use crate::books;
 use crate::campaign::Campaign;
 use crate::catalog::Catalog;
 use crate::clock;
 use crate::currency::Currency;
-use crate::delivery::per_event_micros;
-use crate::eventlog::{BidRecord, NoBidRecord, Record};
+use crate::eventlog::{NoBidRecord, Record};
 use crate::freqcap::{owner_shard, user_key_hash};
 use crate::http::{Endpoint, Request, Response};
 use crate::openrtb::parse_bid_request;
@@ -477,27 +477,17 @@ impl ShardHandler {
         let Some(log) = &self.log else {
             return;
         };
-        let budgeted =
-            campaign.budget.total_micros.is_some() || campaign.budget.daily_micros.is_some();
-        let committed_micros = if budgeted {
-            per_event_micros(
-                &self.currencies,
-                winner.price_micros,
-                currency,
-                campaign.currency,
-            )
-            .unwrap_or(0)
-        } else {
-            0
-        };
+        let record = books::bid_record(
+            winner,
+            campaign,
+            &self.currencies,
+            currency,
+            sequence,
+            now_unix_s,
+        );
         // A full buffer (the disk has failed for a while) drops the record, counted: budgeted
         // campaigns do not bid then, so no commitment is lost with it.
-        let _ = log.append(&Record::Bid(BidRecord {
-            sequence,
-            campaign: winner.campaign_idx,
-            committed_micros,
-            at_unix_s: now_unix_s,
-        }));
+        let _ = log.append(&Record::Bid(record));
     }
 
     /// Logs one in every `no_bid_every` auctions without a bid of ours

@@ -56,7 +56,7 @@ impl ShardState {
             ledger.add(&state.ledger, map_of(old));
             for (idx, state_counters) in state.counters.iter().enumerate() {
                 if let Some(merged) = maps[old].get(idx).map(|&at| &mut counters[at as usize]) {
-                    super::add_counters(merged, state_counters);
+                    merged.add(state_counters);
                 }
             }
             // A window without a sequence to judge (an old run's that made no bid lately) is

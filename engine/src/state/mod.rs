@@ -172,7 +172,7 @@ impl ShardState {
         delivery.pacer_mut().import(&self.pacer, map_fn);
         for (idx, imported) in self.counters.iter().enumerate() {
             if let Some(live) = map_fn(idx as u32).and_then(|idx| counters.get_mut(idx as usize)) {
-                add_counters(live, imported);
+                live.add(imported);
             }
         }
         ImportReport {
@@ -196,26 +196,6 @@ fn live_index<'a>(campaign_ids: impl IntoIterator<Item = &'a str>) -> HashMap<&'
         .enumerate()
         .map(|(idx, id)| (id, idx as u32))
         .collect()
-}
-
-/// `CampaignCounters::add`, saturating: the counters come from a file. (A field added to
-/// `CampaignCounters` is added here and in `codec`.)
-fn add_counters(into: &mut CampaignCounters, from: &CampaignCounters) {
-    into.bids = into.bids.saturating_add(from.bids);
-    into.wins = into.wins.saturating_add(from.wins);
-    into.impressions = into.impressions.saturating_add(from.impressions);
-    into.billings = into.billings.saturating_add(from.billings);
-    into.clicks = into.clicks.saturating_add(from.clicks);
-    into.losses = into.losses.saturating_add(from.losses);
-    into.spend_micros = into.spend_micros.saturating_add(from.spend_micros);
-    if from.spend_day > into.spend_day {
-        into.spend_day = from.spend_day;
-        into.spend_today_micros = from.spend_today_micros;
-    } else if from.spend_day == into.spend_day {
-        into.spend_today_micros = into
-            .spend_today_micros
-            .saturating_add(from.spend_today_micros);
-    }
 }
 
 fn lookup(map: &[Option<u32>], idx: u32) -> Option<u32> {

@@ -60,13 +60,15 @@ pub struct CampaignCounters {
 }
 
 impl CampaignCounters {
+    /// Adds `other` (another shard's, or a checkpoint's: saturating, as counters read from a
+    /// file may be anything). Today's spend adds up within one day; a later day replaces it.
     pub fn add(&mut self, other: &CampaignCounters) {
-        self.bids += other.bids;
-        self.wins += other.wins;
-        self.impressions += other.impressions;
-        self.billings += other.billings;
-        self.clicks += other.clicks;
-        self.losses += other.losses;
+        self.bids = self.bids.saturating_add(other.bids);
+        self.wins = self.wins.saturating_add(other.wins);
+        self.impressions = self.impressions.saturating_add(other.impressions);
+        self.billings = self.billings.saturating_add(other.billings);
+        self.clicks = self.clicks.saturating_add(other.clicks);
+        self.losses = self.losses.saturating_add(other.losses);
         self.spend_micros = self.spend_micros.saturating_add(other.spend_micros);
         if other.spend_day > self.spend_day {
             self.spend_day = other.spend_day;
